@@ -1,0 +1,279 @@
+"""One settings module for every environment, driven by environment variables.
+
+Every variable is documented in `.env.example`. Production mode is `DEBUG` off: there the
+start-up refuses weak or missing secrets instead of running with a development default.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+
+def refuse(variable: str, reason: str):
+    """Stop start-up with a message that names the variable to fix."""
+    raise ImproperlyConfigured(f"{variable}: {reason}")
+
+
+DEBUG = env.bool("DEBUG", default=False)
+
+# Development defaults, refused in production. They only serve `make run` and the tests.
+DEV_SECRET_KEY = "dev-insecure-secret-key-only-for-local-development-0123456789"  # noqa: S105
+DEV_CARD_DATA_KEY = "ZGV2LW9ubHktY2FyZC1kYXRhLWtleS0wMTIzNDU2Nzg="  # noqa: S105 - dev only
+DEV_CARD_HASH_KEY = "dev-only-card-lookup-hash-key"  # noqa: S105 - dev only
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
+if not SECRET_KEY:
+    if not DEBUG:
+        refuse("SECRET_KEY", "must be set when DEBUG is off")
+    SECRET_KEY = DEV_SECRET_KEY
+elif not DEBUG and (
+    len(SECRET_KEY) < 50
+    or len(set(SECRET_KEY)) < 5
+    or SECRET_KEY.startswith("django-insecure")
+    or SECRET_KEY == DEV_SECRET_KEY
+):
+    refuse("SECRET_KEY", "is too weak: use at least 50 random characters")
+
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else []
+)
+if not DEBUG and not ALLOWED_HOSTS:
+    refuse("ALLOWED_HOSTS", "must list the host names this site is served under")
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "axes",
+    "ecard_integration",
+    "ordering",
+    "kiosk",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it inspects the outcome of authentication.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+}
+USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+if USING_POSTGRES:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", 60))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    # SQLite: wait for the writer instead of failing at once when web and worker overlap.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache and Celery broker ------------------------------------------------------------------
+# With REDIS_URL both use Redis. Without it, embedded defaults that need no server and still work
+# across processes: the database cache table and kombu's filesystem transport under var/.
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "giftcards",
+        }
+    }
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "django_cache",
+        }
+    }
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_QUEUE_DIR = Path(env.str("CELERY_QUEUE_DIR", default=str(VAR_DIR / "celery")))
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_QUEUE_DIR / "queue"),
+        "data_folder_out": str(CELERY_QUEUE_DIR / "queue"),
+        "control_folder": str(CELERY_QUEUE_DIR / "control"),
+        "store_processed": False,
+    }
+
+# Reconciliation replays within eCard's 2-hour window; no countdown is ever longer than this,
+# and a Redis message unacknowledged for longer is redelivered.
+CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = 3 * 60 * 60
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = 120
+CELERY_TASK_SOFT_TIME_LIMIT = 100
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-due-transactions": {
+        "task": "ecard_integration.sweep_due_transactions",
+        "schedule": timedelta(seconds=env.int("RECONCILE_SWEEP_SECONDS", 15)),
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# --- eCard ------------------------------------------------------------------------------------
+ECARD_BASE_URL = env.str("ECARD_BASE_URL", default="https://127.0.0.1:8443/api/transaction/v1")
+ECARD_TOKEN_URL = env.str(
+    "ECARD_TOKEN_URL", default="https://127.0.0.1:8443/api/reporting/v1/auth/token"
+)
+for _name, _url in (("ECARD_BASE_URL", ECARD_BASE_URL), ("ECARD_TOKEN_URL", ECARD_TOKEN_URL)):
+    if not _url.startswith("https://"):
+        refuse(_name, "must be an https:// URL; eCard refuses plain HTTP")
+ECARD_CLIENT_ID = env.str("ECARD_CLIENT_ID", default="demo-client" if DEBUG else "")
+ECARD_CLIENT_SECRET = env.str("ECARD_CLIENT_SECRET", default="demo-secret" if DEBUG else "")
+for _name in ("ECARD_CLIENT_ID", "ECARD_CLIENT_SECRET"):
+    if not globals()[_name]:
+        refuse(_name, "eCard client credentials are required when DEBUG is off")
+# Blank: the system CA store. The local sandbox writes its own CA here on first start.
+ECARD_CA_BUNDLE = env.str(
+    "ECARD_CA_BUNDLE", default=str(VAR_DIR / "sandbox" / "ca.pem") if DEBUG else ""
+)
+ECARD_CONNECT_TIMEOUT = env.float("ECARD_CONNECT_TIMEOUT", 3.05)
+ECARD_READ_TIMEOUT = env.float("ECARD_READ_TIMEOUT", 10.0)
+ECARD_CURRENCY = env.str("ECARD_CURRENCY", "USD")
+ECARD_POOL_SIZE = env.int("ECARD_POOL_SIZE", 32)
+# eCard forgets a request id 2 h after storing its outcome; we stop replaying well before that,
+# counting from our first send (which precedes eCard's store) on the database clock.
+ECARD_REPLAY_WINDOW_SECONDS = env.int("ECARD_REPLAY_WINDOW_SECONDS", 2 * 60 * 60)
+ECARD_REPLAY_SAFETY_MARGIN_SECONDS = env.int("ECARD_REPLAY_SAFETY_MARGIN_SECONDS", 10 * 60)
+# How long a guest-facing call may take in all, retries included, before it is left to reconciliation.
+ECARD_GUEST_BUDGET_SECONDS = env.float("ECARD_GUEST_BUDGET_SECONDS", 8.0)
+ECARD_STAFF_BUDGET_SECONDS = env.float("ECARD_STAFF_BUDGET_SECONDS", 20.0)
+# The local sandbox's control API, for seeding demo cards and for tests. Empty on real eCard.
+ECARD_SANDBOX_CONTROL_KEY = env.str("ECARD_SANDBOX_CONTROL_KEY", default="")
+
+# --- Card data at rest --------------------------------------------------------------------------
+# Fernet keys, newest first: the first encrypts, every one decrypts (rotation, see docs/security.md).
+CARD_DATA_KEYS = env.list("CARD_DATA_KEYS", default=[DEV_CARD_DATA_KEY] if DEBUG else [])
+if not CARD_DATA_KEYS:
+    refuse("CARD_DATA_KEYS", "a card-data encryption key is required when DEBUG is off")
+if not DEBUG and DEV_CARD_DATA_KEY in CARD_DATA_KEYS:
+    refuse("CARD_DATA_KEYS", "the development key must not be used when DEBUG is off")
+# HMAC key for card-number lookups; kept apart from the encryption keys so they can rotate alone.
+CARD_HASH_KEY = env.str("CARD_HASH_KEY", default=DEV_CARD_HASH_KEY if DEBUG else "")
+if not CARD_HASH_KEY or (not DEBUG and CARD_HASH_KEY == DEV_CARD_HASH_KEY):
+    refuse("CARD_HASH_KEY", "a card lookup key of at least 32 characters is required")
+if not DEBUG and len(CARD_HASH_KEY) < 32:
+    refuse("CARD_HASH_KEY", "must be at least 32 characters")
+
+# --- Auth, admin brute-force protection ---------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", 30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+
+# --- Internationalisation -------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", "America/New_York")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "receipts@example.com")
+
+# --- Security headers ---------------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
+# --- Health -----------------------------------------------------------------------------------
+# /healthz turns 503 when the oldest transaction due for reconciliation is older than this.
+HEALTH_RECONCILIATION_LAG_SECONDS = env.int("HEALTH_RECONCILIATION_LAG_SECONDS", 300)
+
+# --- Logging: one configuration, every handler masks card data and secrets ---------------------
+LOG_LEVEL = env.str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "config.logging.RedactingFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "celery": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "urllib3": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+    },
+}

@@ -1,0 +1,449 @@
+"""Services: every eCard transaction the product makes goes through these functions.
+
+Each call is persistence first: the transaction row (with the exact bytes, encrypted) is committed
+before anything is sent, every HTTP attempt becomes an exchange row, and the outcome is written in
+one conditional update. A call whose outcome stays unknown is left to reconciliation (tasks.py).
+"""
+
+import logging
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import DateTimeField, ExpressionWrapper, F
+from django.db.models.functions import Now
+
+from ecard_integration import crypto, wire
+from ecard_integration.client import get_client
+from ecard_integration.errors import (
+    EcardError,
+    IdempotencyConflictError,
+    InvalidInput,
+    OutcomeUnknownError,
+)
+from ecard_integration.models import (
+    VOID_KIND_FOR,
+    CallerIntent,
+    EcardExchange,
+    EcardTransaction,
+    Kind,
+    Source,
+    State,
+)
+
+logger = logging.getLogger(__name__)
+
+GUEST_SOURCES = (Source.KIOSK, Source.ONLINE)
+
+
+class CardBusyError(EcardError):
+    """Another value-changing transaction on this card is still in flight."""
+
+
+class NotVoidableError(EcardError):
+    """The transaction is not an approved load or redeem, or it already has a void."""
+
+
+def db_now_plus(seconds: float):
+    """An expression for the database clock plus some seconds: deadlines never trust app clocks."""
+    return ExpressionWrapper(Now() + timedelta(seconds=seconds), output_field=DateTimeField())
+
+
+# --- Public services ----------------------------------------------------------------------------
+
+
+def load(
+    *,
+    card_number: str,
+    amount: Decimal | str,
+    source: str,
+    store_id: str = "",
+    terminal_id: str = "",
+    reference: str = "",
+    requested_by=None,
+    reason: str = "",
+    budget_seconds: float | None = None,
+) -> EcardTransaction:
+    """Add value to a card. Staff side: no PIN."""
+    return _run(
+        Kind.LOAD,
+        card_number=wire.parse_card_number(card_number),
+        amount=wire.parse_amount(amount),
+        pin=None,
+        source=source,
+        store_id=store_id,
+        terminal_id=terminal_id,
+        reference=reference,
+        requested_by=requested_by,
+        reason=reason,
+        budget_seconds=budget_seconds,
+    )
+
+
+def redeem(
+    *,
+    card_number: str,
+    amount: Decimal | str,
+    pin: str | None,
+    source: str,
+    store_id: str = "",
+    terminal_id: str = "",
+    reference: str = "",
+    budget_seconds: float | None = None,
+) -> EcardTransaction:
+    """Take value from a card. Guest-facing sources must give the card's PIN."""
+    return _run(
+        Kind.REDEEM,
+        card_number=wire.parse_card_number(card_number),
+        amount=wire.parse_amount(amount),
+        pin=_pin_for(source, pin),
+        source=source,
+        store_id=store_id,
+        terminal_id=terminal_id,
+        reference=reference,
+        budget_seconds=budget_seconds,
+    )
+
+
+def balance_inquiry(
+    *,
+    card_number: str,
+    pin: str | None,
+    source: str,
+    store_id: str = "",
+    terminal_id: str = "",
+    reference: str = "",
+    requested_by=None,
+    budget_seconds: float | None = None,
+) -> EcardTransaction:
+    """Ask a card's balance. Guest-facing sources must give the card's PIN."""
+    return _run(
+        Kind.BALANCE_INQUIRY,
+        card_number=wire.parse_card_number(card_number),
+        amount=None,
+        pin=_pin_for(source, pin),
+        source=source,
+        store_id=store_id,
+        terminal_id=terminal_id,
+        reference=reference,
+        requested_by=requested_by,
+        budget_seconds=budget_seconds,
+    )
+
+
+def void(
+    *,
+    original: EcardTransaction,
+    source: str,
+    requested_by=None,
+    reason: str = "",
+    blind: bool = False,
+    budget_seconds: float | None = None,
+) -> EcardTransaction:
+    """Reverse an approved load or redeem in full.
+
+    `blind` voids by the original's request id when its outcome was never learnt (reconciliation
+    past the replay deadline); otherwise the original must be approved and not voided yet.
+    """
+    if original.kind not in VOID_KIND_FOR:
+        raise NotVoidableError("only loads and redeems can be voided")
+    if not blind and original.state != State.APPROVED:
+        raise NotVoidableError(
+            f"only an approved transaction can be voided (it is {original.state})"
+        )
+    card_number = crypto.decrypt_text(original.card_ciphertext)
+    return _run(
+        VOID_KIND_FOR[original.kind],
+        card_number=card_number,
+        amount=None,
+        pin=None,
+        source=source,
+        store_id=original.store_id,
+        terminal_id=original.terminal_id,
+        reference=original.caller_reference,
+        requested_by=requested_by,
+        reason=reason,
+        original=original,
+        budget_seconds=budget_seconds,
+    )
+
+
+def keep(*, transaction_id: int) -> None:
+    """The caller completed its flow (e.g. an order was paid): this transaction is wanted."""
+    EcardTransaction.objects.filter(id=transaction_id).update(caller_intent=CallerIntent.KEEP)
+
+
+def give_up(*, transaction_id: int) -> None:
+    """The caller abandoned this transaction: void it if it was, or turns out to be, approved.
+
+    The void itself runs in the worker, so a guest's page never waits on it.
+    """
+    updated = EcardTransaction.objects.filter(
+        id=transaction_id, caller_intent=CallerIntent.PENDING
+    ).update(caller_intent=CallerIntent.GAVE_UP)
+    if updated:
+        from ecard_integration import tasks
+
+        transaction.on_commit(lambda: tasks.settle_abandoned.delay(transaction_id))
+
+
+# --- The machinery ------------------------------------------------------------------------------
+
+
+def _pin_for(source: str, pin: str | None) -> str | None:
+    if source in GUEST_SOURCES:
+        if not pin:
+            raise InvalidInput("Enter the card's PIN.", field="pin")
+        return wire.parse_pin(pin)
+    return wire.parse_pin(pin) if pin else None
+
+
+def _run(
+    kind: str,
+    *,
+    card_number: str,
+    amount: Decimal | None,
+    pin: str | None,
+    source: str,
+    store_id: str,
+    terminal_id: str,
+    reference: str,
+    requested_by=None,
+    reason: str = "",
+    original: EcardTransaction | None = None,
+    budget_seconds: float | None = None,
+) -> EcardTransaction:
+    if source not in Source.values:
+        raise InvalidInput("unknown source", field="source")
+    store_id = wire.parse_store_or_terminal_id(store_id, field="store_id")
+    terminal_id = wire.parse_store_or_terminal_id(terminal_id, field="terminal_id")
+    budget = budget_seconds or (
+        settings.ECARD_GUEST_BUDGET_SECONDS
+        if source in GUEST_SOURCES
+        else settings.ECARD_STAFF_BUDGET_SECONDS
+    )
+    prepared = wire.build_request(
+        kind,
+        request_id=wire.new_request_id(),
+        card_number=card_number,
+        amount=amount,
+        pin=pin,
+        store_id=store_id,
+        terminal_id=terminal_id,
+        original_transaction_id=(original.processor_transaction_id or None) if original else None,
+        original_request_id=(
+            original.request_id if original and not original.processor_transaction_id else None
+        ),
+        currency=settings.ECARD_CURRENCY,
+    )
+    row = EcardTransaction(
+        request_id=prepared.request_id,
+        kind=kind,
+        source=source,
+        store_id=store_id,
+        terminal_id=terminal_id,
+        caller_reference=reference[:64],
+        card_ciphertext=crypto.encrypt_text(card_number),
+        card_hash=crypto.card_hash(card_number),
+        card_last4=card_number[-4:],
+        amount=amount,
+        currency=settings.ECARD_CURRENCY,
+        original=original,
+        replay_ciphertext=crypto.encrypt(prepared.body),
+        request_sha256=prepared.body_sha256,
+        requested_by=requested_by,
+        reason=reason,
+        # If this process dies mid-call, the sweep picks the row up once the caller is surely gone.
+        next_attempt_at=db_now_plus(budget + settings.ECARD_READ_TIMEOUT + 30),
+    )
+    try:
+        # Durable: the row must be committed, not inside a caller's transaction, before we send.
+        with transaction.atomic(durable=True):
+            row.save()
+    except IntegrityError as exc:
+        if (
+            original is not None
+            and original.voids.exclude(state__in=[State.DECLINED, State.REJECTED]).exists()
+        ):
+            raise NotVoidableError("this transaction already has a void") from exc
+        raise CardBusyError("another transaction on this card is still in progress") from exc
+    if mark_sent(row.id):
+        send_and_record(row, prepared, budget_seconds=budget)
+    row.refresh_from_db()
+    return row
+
+
+def mark_sent(transaction_id: int) -> bool:
+    """Start the replay clock (database time), committed before the first byte leaves.
+
+    False when the sweep already gave the row up as never sent: then it must not be sent at all.
+    """
+    window = settings.ECARD_REPLAY_WINDOW_SECONDS - settings.ECARD_REPLAY_SAFETY_MARGIN_SECONDS
+    return bool(
+        EcardTransaction.objects.filter(
+            id=transaction_id, state=State.CREATED, first_sent_at__isnull=True
+        ).update(first_sent_at=Now(), replay_deadline=db_now_plus(window))
+    )
+
+
+def record_exchange(transaction_id: int | None, exchange, *, reconciliation: bool = False) -> None:
+    """Keep one HTTP attempt as evidence (already redacted by the client)."""
+    EcardExchange.objects.create(
+        transaction_id=transaction_id if exchange.kind == "transaction" else None,
+        kind=exchange.kind,
+        endpoint=exchange.endpoint,
+        request_id=exchange.request_id or "",
+        url=exchange.url,
+        started_at=exchange.started_at,
+        duration_ms=exchange.duration_ms,
+        request_headers=exchange.request_headers,
+        request_body=exchange.request_body,
+        request_sha256=exchange.request_sha256 or "",
+        response_status=exchange.response_status,
+        response_headers=exchange.response_headers,
+        response_body=exchange.response_body,
+        error=exchange.error or "",
+        idempotent_replay=exchange.idempotent_replay,
+        is_reconciliation=reconciliation,
+    )
+    if exchange.kind == "transaction":
+        EcardTransaction.objects.filter(id=transaction_id).update(attempts=F("attempts") + 1)
+
+
+def send_and_record(
+    row: EcardTransaction,
+    prepared,
+    *,
+    budget_seconds: float,
+    expected_states=(State.CREATED,),
+    reconciliation: bool = False,
+) -> str:
+    """Send (or replay) a prepared request and write what happened. Returns the new state."""
+
+    def on_exchange(exchange):
+        record_exchange(row.id, exchange, reconciliation=reconciliation)
+
+    try:
+        result = get_client().send(prepared, budget_seconds=budget_seconds, on_exchange=on_exchange)
+    except OutcomeUnknownError as exc:
+        return record_unknown(row, expected_states, error=exc)
+    except IdempotencyConflictError as exc:
+        # Our bug, never a guest's: keep it for staff, and never retry it.
+        record_attention(row, expected_states, f"idempotency conflict: {exc.code}")
+        raise
+    except EcardError as exc:
+        return record_rejected(row, expected_states, error=exc)
+    except BaseException:
+        # Anything unexpected after the row was sent may have moved money: reconcile it.
+        record_unknown(row, expected_states, error=None)
+        raise
+    return record_outcome(row, expected_states, result)
+
+
+def record_outcome(row: EcardTransaction, expected_states, result) -> str:
+    state = State.APPROVED if result.approved else State.DECLINED
+    updated = EcardTransaction.objects.filter(id=row.id, state__in=expected_states).update(
+        state=state,
+        response_code=result.response_code,
+        response_message=result.response_message[:200],
+        approval_code=result.approval_code or "",
+        processor_transaction_id=result.processor_transaction_id or "",
+        amount_applied=result.amount,
+        balance=result.balance,
+        completed_at=Now(),
+        next_attempt_at=None,
+        replay_ciphertext=None,
+    )
+    if not updated:
+        return _current_state(row.id)
+    if row.original_id:
+        _settle_original_after_void(row, result)
+    if state == State.APPROVED and row.kind in VOID_KIND_FOR:
+        _void_if_abandoned(row.id)
+    return state
+
+
+def record_unknown(row: EcardTransaction, expected_states, *, error) -> str:
+    from ecard_integration import tasks
+
+    delay = tasks.backoff_seconds(row.attempts)
+    updated = EcardTransaction.objects.filter(id=row.id, state__in=expected_states).update(
+        state=State.UNKNOWN,
+        error_code=(getattr(error, "code", None) or type(error).__name__)[:64] if error else "",
+        next_attempt_at=db_now_plus(delay),
+    )
+    if updated:
+        logger.warning("eCard %s %s: outcome unknown, reconciling", row.kind, row.request_id)
+        transaction.on_commit(
+            lambda: tasks.reconcile_transaction.apply_async((row.id,), countdown=delay)
+        )
+        return State.UNKNOWN
+    return _current_state(row.id)
+
+
+def record_rejected(row: EcardTransaction, expected_states, *, error: EcardError) -> str:
+    updated = EcardTransaction.objects.filter(id=row.id, state__in=expected_states).update(
+        state=State.REJECTED,
+        error_code=(error.code or type(error).__name__)[:64],
+        completed_at=Now(),
+        next_attempt_at=None,
+        replay_ciphertext=None,
+    )
+    if not updated:
+        return _current_state(row.id)
+    if row.original_id and row.original.state == State.NEEDS_ATTENTION:
+        EcardTransaction.objects.filter(id=row.original_id).update(
+            attention_reason=f"blind void {row.request_id} was refused: {error.code or error}"
+        )
+    return State.REJECTED
+
+
+def record_attention(row: EcardTransaction, expected_states, reason: str) -> str:
+    EcardTransaction.objects.filter(id=row.id, state__in=expected_states).update(
+        state=State.NEEDS_ATTENTION,
+        attention_reason=reason,
+        next_attempt_at=None,
+        replay_ciphertext=None,
+    )
+    return _current_state(row.id)
+
+
+def _current_state(transaction_id: int) -> str:
+    return EcardTransaction.objects.values_list("state", flat=True).get(id=transaction_id)
+
+
+def _settle_original_after_void(void_row: EcardTransaction, result) -> None:
+    """A void approved, or answered "already voided", means the original's value is reversed.
+
+    A blind void answered "not found" means the original was never processed.
+    """
+    originals = EcardTransaction.objects.filter(id=void_row.original_id)
+    if result.approved or result.response_code == wire.ALREADY_VOIDED:
+        originals.filter(state__in=[State.APPROVED, State.NEEDS_ATTENTION]).update(
+            state=State.VOIDED, completed_at=Now(), attention_reason=""
+        )
+    elif result.response_code == wire.ORIGINAL_NOT_FOUND:
+        originals.filter(state=State.NEEDS_ATTENTION).update(
+            state=State.REJECTED,
+            error_code="never_processed",
+            attention_reason="",
+            completed_at=Now(),
+        )
+    else:
+        originals.filter(state=State.NEEDS_ATTENTION).update(
+            attention_reason=(
+                f"void {void_row.request_id} declined: {wire.describe_code(result.response_code)}"
+            )
+        )
+
+
+def _void_if_abandoned(transaction_id: int) -> None:
+    """A guest told "not charged" is never charged: an approved, abandoned redeem is voided."""
+    abandoned = EcardTransaction.objects.filter(
+        id=transaction_id, state=State.APPROVED, caller_intent=CallerIntent.GAVE_UP
+    ).exists()
+    if abandoned:
+        from ecard_integration import tasks
+
+        transaction.on_commit(lambda: tasks.settle_abandoned.delay(transaction_id))

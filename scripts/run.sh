@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Starts the local eCard sandbox, seeds demo data, then the Celery worker and beat and the web
+# server. Ctrl-C (or any one of them dying) stops them all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+export DEBUG="${DEBUG:-1}"
+export ECARD_SANDBOX_CONTROL_KEY="${ECARD_SANDBOX_CONTROL_KEY:-dev-sandbox-key}"
+SANDBOX_PORT="${SANDBOX_PORT:-8443}"
+WEB_ADDR="${WEB_ADDR:-127.0.0.1:8000}"
+mkdir -p var/sandbox
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo
+  echo "Stopping..."
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "Stopped."
+}
+trap stop INT TERM EXIT
+
+$PY -m ecard_sandbox --port "$SANDBOX_PORT" --state-dir var/sandbox \
+  --client-id "${ECARD_CLIENT_ID:-demo-client}" --client-secret "${ECARD_CLIENT_SECRET:-demo-secret}" \
+  --control-key "$ECARD_SANDBOX_CONTROL_KEY" &
+pids+=($!)
+
+$PY manage.py seed_demo --wait 20
+
+$PY -m celery -A config worker --loglevel=INFO --concurrency=2 --hostname="worker@%h" &
+pids+=($!)
+$PY -m celery -A config beat --loglevel=INFO &
+pids+=($!)
+$PY manage.py runserver "$WEB_ADDR" --noreload &
+pids+=($!)
+
+echo "Web: http://$WEB_ADDR/  (staff: http://$WEB_ADDR/admin/, health: http://$WEB_ADDR/healthz)"
+# Any process exiting ends the whole set.
+wait -n
