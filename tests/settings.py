@@ -10,3 +10,7 @@ os.environ.setdefault(
 )
 
 from config.settings import *  # noqa: E402, F403
+
+# SQLite: a file, not memory, so that a real Celery worker started by a test sees the same data.
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}  # noqa: F405

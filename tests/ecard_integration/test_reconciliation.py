@@ -1,0 +1,166 @@
+"""Reconciliation in-process: replays within the window, never after it, voids what was abandoned."""
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db.models.functions import Now
+
+from ecard_integration import reconciliation, services
+from ecard_integration.models import (
+    CallerIntent,
+    EcardExchange,
+    EcardTransaction,
+    Kind,
+    Source,
+    State,
+)
+from tests.ecard_integration.helpers import effects, new_card_number
+
+pytestmark = pytest.mark.django_db(transaction=True)
+PIN = "7315"
+
+
+@pytest.fixture
+def card(sandbox):
+    number = new_card_number()
+    sandbox.create_card(number, Decimal("50.00"), pin=PIN)
+    return number
+
+
+def unknown_redeem(sandbox, card, amount="10.00", action="drop_after_commit"):
+    """A redeem eCard processed but whose answer never reached us."""
+    sandbox.set_faults([{"match": {"card_number": card}, "action": action}])
+    row = services.redeem(
+        card_number=card, amount=amount, pin=PIN, source=Source.KIOSK, budget_seconds=1
+    )
+    sandbox.clear_faults()
+    assert row.state == State.UNKNOWN
+    return row
+
+
+def make_due(row, *, past_deadline=False):
+    changes = {"next_attempt_at": Now() - timedelta(seconds=1)}
+    if past_deadline:
+        changes["replay_deadline"] = Now() - timedelta(seconds=1)
+    EcardTransaction.objects.filter(id=row.id).update(**changes)
+
+
+def test_a_replay_returns_the_original_outcome_once(sandbox, card):
+    row = unknown_redeem(sandbox, card)
+    make_due(row)
+    assert reconciliation.reconcile(row.id) == State.APPROVED
+    row.refresh_from_db()
+    assert row.balance == Decimal("40.00")
+    assert row.replay_ciphertext is None
+    replays = EcardExchange.objects.filter(transaction=row, is_reconciliation=True)
+    assert replays.count() == 1
+    assert replays.get().idempotent_replay is True
+    assert replays.get().request_sha256 == row.request_sha256
+    assert len(effects(sandbox.ledger(), row.request_id)) == 1
+    assert sandbox.card(card)["balance"] == "40.00"
+
+
+def test_a_row_not_yet_due_is_not_claimed(sandbox, card):
+    row = unknown_redeem(sandbox, card)
+    EcardTransaction.objects.filter(id=row.id).update(
+        next_attempt_at=Now() + timedelta(minutes=5)
+    )
+    assert reconciliation.reconcile(row.id) is None
+    assert reconciliation.due_transaction_ids() == []
+
+
+def test_another_unknown_backs_off_and_keeps_the_bytes(sandbox, card):
+    row = unknown_redeem(sandbox, card)
+    sandbox.set_faults([{"match": {"card_number": card}, "action": "error_before"}])
+    make_due(row)
+    assert reconciliation.reconcile(row.id) == State.UNKNOWN
+    row.refresh_from_db()
+    assert row.replay_ciphertext is not None
+    assert EcardTransaction.objects.filter(id=row.id, next_attempt_at__gt=Now()).exists()
+
+
+def test_past_the_deadline_no_replay_is_sent_and_a_blind_void_settles_it(sandbox, card):
+    row = unknown_redeem(sandbox, card)
+    # eCard's window has passed too: a replay now would be processed as a new redeem.
+    sandbox.advance_clock(2 * 60 * 60 + 60)
+    make_due(row, past_deadline=True)
+    redeems_before = sandbox.stats()["requests"].get("redeem", 0)
+    reconciliation.reconcile(row.id)
+    assert sandbox.stats()["requests"].get("redeem", 0) == redeems_before  # nothing replayed
+    row.refresh_from_db()
+    assert row.replay_ciphertext is None
+    assert row.state == State.VOIDED
+    void = row.voids.get()
+    assert void.kind == Kind.VOID_REDEEM and void.state == State.APPROVED
+    assert void.source == Source.SYSTEM
+    assert sandbox.card(card)["balance"] == "50.00"
+    assert len(effects(sandbox.ledger(), row.request_id)) == 1
+
+
+def test_a_blind_void_of_a_never_processed_redeem_marks_it_rejected(sandbox, card):
+    row = unknown_redeem(sandbox, card, action="drop_before")
+    make_due(row, past_deadline=True)
+    reconciliation.reconcile(row.id)
+    row.refresh_from_db()
+    assert row.state == State.REJECTED
+    assert row.voids.get().response_code == "78"
+    assert sandbox.card(card)["balance"] == "50.00"
+
+
+def test_an_unknown_void_past_its_deadline_needs_attention(sandbox, card):
+    redeemed = services.redeem(card_number=card, amount="5.00", pin=PIN, source=Source.KIOSK)
+    sandbox.set_faults([{"match": {"endpoint": "void-redeem"}, "action": "drop_before"}])
+    void = services.void(original=redeemed, source=Source.STAFF, budget_seconds=1)
+    sandbox.clear_faults()
+    assert void.state == State.UNKNOWN
+    make_due(void, past_deadline=True)
+    assert reconciliation.reconcile(void.id) == State.NEEDS_ATTENTION
+    void.refresh_from_db()
+    assert void.replay_ciphertext is None
+    assert "check with eCard" in void.attention_reason
+
+
+def test_a_row_never_sent_is_rejected_without_a_call(sandbox, card):
+    row = unknown_redeem(sandbox, card)
+    EcardTransaction.objects.filter(id=row.id).update(
+        state=State.CREATED, first_sent_at=None, next_attempt_at=Now() - timedelta(seconds=1)
+    )
+    calls = sandbox.stats()["requests"].get("redeem", 0)
+    assert reconciliation.reconcile(row.id) == State.REJECTED
+    assert sandbox.stats()["requests"].get("redeem", 0) == calls
+
+
+def test_an_approved_redeem_whose_caller_gave_up_is_voided(sandbox, card):
+    row = unknown_redeem(sandbox, card)
+    services.give_up(transaction_id=row.id)
+    make_due(row)
+    reconciliation.reconcile(row.id)  # learns it was approved: the void follows
+    # No worker runs here: settle what the sweep would hand it.
+    assert reconciliation.abandoned_approved_ids() == [row.id]
+    reconciliation.settle_abandoned(row.id)
+    row.refresh_from_db()
+    assert row.caller_intent == CallerIntent.GAVE_UP
+    assert row.state == State.VOIDED
+    assert sandbox.card(card)["balance"] == "50.00"
+
+
+@pytest.mark.postgres
+def test_two_reconcilers_never_replay_the_same_row_at_once(sandbox, card):
+    row = unknown_redeem(sandbox, card)
+    sandbox.set_faults(
+        [{"match": {"card_number": card}, "action": "delay", "seconds": 0.5, "when": "before"}]
+    )
+    make_due(row)
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(reconciliation.reconcile(row.id)))
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results, key=str) == [None, None, None, State.APPROVED]
+    assert EcardExchange.objects.filter(transaction=row, is_reconciliation=True).count() == 1
