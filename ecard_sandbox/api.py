@@ -76,7 +76,9 @@ def _server_error(status: int) -> ApiError:
     return ApiError(status, "server_error", "Internal server error", "Injected fault.")
 
 
-def _pick(sandbox: Sandbox, endpoint: str, card: str | None, request_id: str | None):
+def _pick(
+    sandbox: Sandbox, endpoint: str, card: str | None, request_id: str | None
+) -> FaultRule | None:
     rule = sandbox.faults.pick(endpoint, card, request_id)
     if rule is not None:
         sandbox.stats.add("faults_fired")

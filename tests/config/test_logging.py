@@ -41,13 +41,13 @@ def test_card_numbers_are_masked_to_last_four(captured):
 @pytest.mark.parametrize(
     "line",
     [
-        '{"card_number": "%s", "pin": "%s"}' % (CARD, PIN),
-        "pin=%s card=%s" % (PIN, CARD),
-        "PIN: %s" % PIN,
-        "Authorization: Bearer %s" % TOKEN,
-        "headers={'Authorization': 'Bearer %s'}" % TOKEN,
-        '{"client_secret": "%s", "grant_type": "client_credentials"}' % SECRET,
-        '{"access_token": "%s"}' % TOKEN,
+        f'{{"card_number": "{CARD}", "pin": "{PIN}"}}',
+        f"pin={PIN} card={CARD}",
+        f"PIN: {PIN}",
+        f"Authorization: Bearer {TOKEN}",
+        f"headers={{'Authorization': 'Bearer {TOKEN}'}}",
+        f'{{"client_secret": "{SECRET}", "grant_type": "client_credentials"}}',
+        f'{{"access_token": "{TOKEN}"}}',
     ],
 )
 def test_secrets_are_removed_from_messages(captured, line):

@@ -47,7 +47,10 @@ def test_it_starts_in_production_mode_with_everything_set():
     ("overrides", "variable"),
     [
         ({"ECARD_BASE_URL": "http://ecard.example.com/api/transaction/v1"}, "ECARD_BASE_URL"),
-        ({"ECARD_TOKEN_URL": "http://ecard.example.com/api/reporting/v1/auth/token"}, "ECARD_TOKEN_URL"),
+        (
+            {"ECARD_TOKEN_URL": "http://ecard.example.com/api/reporting/v1/auth/token"},
+            "ECARD_TOKEN_URL",
+        ),
         ({"SECRET_KEY": None}, "SECRET_KEY"),
         ({"SECRET_KEY": "short"}, "SECRET_KEY"),
         ({"SECRET_KEY": "django-insecure-" + "x" * 60}, "SECRET_KEY"),

@@ -64,9 +64,7 @@ def test_a_replay_returns_the_original_outcome_once(sandbox, card):
 
 def test_a_row_not_yet_due_is_not_claimed(sandbox, card):
     row = unknown_redeem(sandbox, card)
-    EcardTransaction.objects.filter(id=row.id).update(
-        next_attempt_at=Now() + timedelta(minutes=5)
-    )
+    EcardTransaction.objects.filter(id=row.id).update(next_attempt_at=Now() + timedelta(minutes=5))
     assert reconciliation.reconcile(row.id) is None
     assert reconciliation.due_transaction_ids() == []
 
@@ -93,7 +91,8 @@ def test_past_the_deadline_no_replay_is_sent_and_a_blind_void_settles_it(sandbox
     assert row.replay_ciphertext is None
     assert row.state == State.VOIDED
     void = row.voids.get()
-    assert void.kind == Kind.VOID_REDEEM and void.state == State.APPROVED
+    assert void.kind == Kind.VOID_REDEEM
+    assert void.state == State.APPROVED
     assert void.source == Source.SYSTEM
     assert sandbox.card(card)["balance"] == "50.00"
     assert len(effects(sandbox.ledger(), row.request_id)) == 1

@@ -31,14 +31,16 @@ def test_it_redeems_with_a_row_and_an_exchange(sandbox, card):
     assert row.approval_code
     assert row.processor_transaction_id
     assert row.replay_ciphertext is None  # outcome known: the bytes (and PIN) are gone
-    assert row.first_sent_at is not None and row.replay_deadline > row.first_sent_at
+    assert row.first_sent_at is not None
+    assert row.replay_deadline > row.first_sent_at
     assert crypto.decrypt_text(row.card_ciphertext) == card
     assert row.card_hash == crypto.card_hash(card)
     assert row.card_last4 == card[-4:]
     exchange = EcardExchange.objects.get(transaction=row)
     assert exchange.request_sha256 == row.request_sha256
     assert exchange.response_status == 200
-    assert card not in exchange.request_body and PIN not in exchange.request_body
+    assert card not in exchange.request_body
+    assert PIN not in exchange.request_body
     authorization = exchange.request_headers.get("Authorization", "")
     assert authorization == "" or "redacted" in authorization
     assert len(effects(sandbox.ledger(), row.request_id)) == 1
@@ -66,12 +68,15 @@ def test_guest_calls_require_the_pin_and_write_nothing_without_it(sandbox, card,
 
 def test_load_balance_and_voids(sandbox, card):
     loaded = services.load(card_number=card, amount="10.00", source=Source.STAFF)
-    assert loaded.state == State.APPROVED and loaded.balance == Decimal("110.00")
+    assert loaded.state == State.APPROVED
+    assert loaded.balance == Decimal("110.00")
     inquiry = services.balance_inquiry(card_number=card, pin=PIN, source=Source.KIOSK)
-    assert inquiry.state == State.APPROVED and inquiry.balance == Decimal("110.00")
+    assert inquiry.state == State.APPROVED
+    assert inquiry.balance == Decimal("110.00")
     redeemed = services.redeem(card_number=card, amount="30.00", pin=PIN, source=Source.KIOSK)
     void_redeem = services.void(original=redeemed, source=Source.STAFF, reason="guest asked")
-    assert void_redeem.kind == Kind.VOID_REDEEM and void_redeem.state == State.APPROVED
+    assert void_redeem.kind == Kind.VOID_REDEEM
+    assert void_redeem.state == State.APPROVED
     redeemed.refresh_from_db()
     assert redeemed.state == State.VOIDED
     void_load = services.void(original=loaded, source=Source.STAFF, reason="wrong card")
@@ -121,7 +126,8 @@ def test_a_lost_answer_leaves_the_transaction_unknown_with_its_bytes_encrypted(s
     assert row.state == State.UNKNOWN
     assert row.next_attempt_at is not None
     stored = bytes(row.replay_ciphertext)
-    assert PIN.encode() not in stored and card.encode() not in stored
+    assert PIN.encode() not in stored
+    assert card.encode() not in stored
     assert crypto.decrypt(stored).count(PIN.encode()) == 1
     # However many attempts went out, eCard applied it once.
     assert len(effects(sandbox.ledger(), row.request_id)) == 1

@@ -1,0 +1,440 @@
+"""Certification evidence: every transaction and every HTTP exchange, as eCard asks for it.
+
+eCard wants, for each transaction run: the date and time, the card number used, the transaction
+type, the request we sent and the response it returned. `build_evidence` reads that from the ledger
+(the exchange rows are already redacted: no PIN, token or secret) and `write_pack` / `pack_zip`
+render it as CSV, JSON and a self-contained HTML page. Used by `manage.py ecard_certify` and by
+the admin action "Export certification evidence".
+
+Card numbers are masked (`•••• 1234`) unless `full_card_numbers` is set, which is only for sandbox
+test cards: the full number is then decrypted from the transaction row and put back into the
+evidence copy of the request body, never into the ledger.
+"""
+
+import csv
+import io
+import ipaddress
+import json
+import zipfile
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from config.logging import AUTHORIZATION, BEARER, REDACTED, SECRET_PAIR, mask_card_number
+from ecard_integration import crypto, wire
+from ecard_integration.models import EcardTransaction, Kind
+
+# The transaction types eCard's certification requires, as eCard names them.
+REQUIRED_TYPES = (
+    "Load",
+    "Redeem",
+    "Balance Inquiry",
+    "Void Load",
+    "Void Redeem",
+    "Declined Redeem",
+)
+TYPE_LABELS = {
+    Kind.LOAD: "Load",
+    Kind.REDEEM: "Redeem",
+    Kind.BALANCE_INQUIRY: "Balance Inquiry",
+    Kind.VOID_LOAD: "Void Load",
+    Kind.VOID_REDEEM: "Void Redeem",
+}
+# eCard's "Declined Redeem": a redeem declined for insufficient funds.
+INSUFFICIENT_FUNDS = getattr(wire, "INSUFFICIENT_FUNDS", "51")
+# eCard's production host: certification and full card numbers are never for it.
+PRODUCTION_HOST_SUFFIX = "ecardsystems.com"
+
+FILES = ("evidence.csv", "evidence.json", "evidence.html")
+CSV_COLUMNS = [
+    "transaction_request_id",
+    "transaction_type",
+    "scenario",
+    "expected",
+    "actual",
+    "result",
+    "state",
+    "source",
+    "card_number",
+    "amount",
+    "currency",
+    "response_code",
+    "response_meaning",
+    "approval_code",
+    "balance",
+    "processor_transaction_id",
+    "original_request_id",
+    "created_at_utc",
+    "created_at_local",
+    "exchange_number",
+    "exchange_started_at_utc",
+    "exchange_started_at_local",
+    "duration_ms",
+    "request_method",
+    "request_url",
+    "request_id",
+    "request_headers",
+    "request_body",
+    "request_sha256",
+    "response_status",
+    "response_headers",
+    "response_body",
+    "error",
+    "idempotent_replay",
+    "reconciliation",
+]
+
+
+@dataclass
+class Expectation:
+    """What a certification scenario expected of a transaction, what happened, and the verdict."""
+
+    scenario: str
+    expected: str
+    actual: str
+    passed: bool
+
+
+@dataclass
+class EvidencePack:
+    generated_at: datetime
+    environment: dict
+    full_card_numbers: bool
+    transactions: list[dict] = field(default_factory=list)
+    scenarios: list[dict] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(scenario["passed"] for scenario in self.scenarios)
+
+    @property
+    def types(self) -> set[str]:
+        return {transaction["transaction_type"] for transaction in self.transactions}
+
+    def as_json(self) -> str:
+        document = {
+            "generated_at_utc": utc_text(self.generated_at),
+            "generated_at_local": local_text(self.generated_at),
+            "environment": self.environment,
+            "full_card_numbers": self.full_card_numbers,
+            "required_types": list(REQUIRED_TYPES),
+            "missing_types": [t for t in REQUIRED_TYPES if t not in self.types],
+            "scenarios": self.scenarios,
+            "transactions": self.transactions,
+        }
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+    def as_csv(self) -> str:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
+        writer.writeheader()
+        for row in self.csv_rows():
+            writer.writerow({key: _csv_cell(value) for key, value in row.items()})
+        return out.getvalue()
+
+    def csv_rows(self):
+        for tx in self.transactions:
+            expectations = tx["expectations"] or [{}]
+            base = {
+                "transaction_request_id": tx["request_id"],
+                "transaction_type": tx["transaction_type"],
+                "scenario": "; ".join(e.get("scenario", "") for e in expectations),
+                "expected": "; ".join(e.get("expected", "") for e in expectations),
+                "actual": "; ".join(e.get("actual", "") for e in expectations),
+                "result": "; ".join(_verdict(e) for e in expectations if e),
+                "state": tx["state"],
+                "source": tx["source"],
+                "card_number": tx["card_number"],
+                "amount": tx["amount"],
+                "currency": tx["currency"],
+                "response_code": tx["response_code"],
+                "response_meaning": tx["response_meaning"],
+                "approval_code": tx["approval_code"],
+                "balance": tx["balance"],
+                "processor_transaction_id": tx["processor_transaction_id"],
+                "original_request_id": tx["original_request_id"],
+                "created_at_utc": tx["created_at_utc"],
+                "created_at_local": tx["created_at_local"],
+            }
+            if not tx["exchanges"]:
+                yield base
+            for exchange in tx["exchanges"]:
+                yield {
+                    **base,
+                    "exchange_number": exchange["number"],
+                    "exchange_started_at_utc": exchange["started_at_utc"],
+                    "exchange_started_at_local": exchange["started_at_local"],
+                    "duration_ms": exchange["duration_ms"],
+                    "request_method": exchange["request"]["method"],
+                    "request_url": exchange["request"]["url"],
+                    "request_id": exchange["request_id"],
+                    "request_headers": json.dumps(exchange["request"]["headers"]),
+                    "request_body": exchange["request"]["body"],
+                    "request_sha256": exchange["request"]["sha256"],
+                    "response_status": exchange["response"]["status"],
+                    "response_headers": json.dumps(exchange["response"]["headers"]),
+                    "response_body": exchange["response"]["body"],
+                    "error": exchange["error"],
+                    "idempotent_replay": exchange["idempotent_replay"],
+                    "reconciliation": exchange["reconciliation"],
+                }
+
+    def as_html(self) -> str:
+        return render_to_string(
+            "admin/ecard_integration/evidence.html",
+            {
+                "pack": self,
+                "generated_at_utc": utc_text(self.generated_at),
+                "generated_at_local": local_text(self.generated_at),
+                "required": [(t, t in self.types) for t in REQUIRED_TYPES],
+            },
+        )
+
+    def files(self) -> dict[str, str]:
+        return {
+            "evidence.csv": self.as_csv(),
+            "evidence.json": self.as_json(),
+            "evidence.html": self.as_html(),
+        }
+
+
+def build_evidence(
+    transactions,
+    *,
+    full_card_numbers: bool = False,
+    expectations: dict[int, list[Expectation]] | None = None,
+) -> EvidencePack:
+    """The evidence for these transactions (rows or ids), oldest first, with their exchanges.
+
+    `expectations` maps a transaction id to the scenarios it stands for (certification runs);
+    without it the pack is a plain record with no verdicts.
+    """
+    expectations = expectations or {}
+    ids = [getattr(item, "pk", item) for item in transactions]
+    rows = (
+        EcardTransaction.objects.filter(pk__in=ids)
+        .select_related("original", "requested_by")
+        .prefetch_related("exchanges")
+        .order_by("id")
+    )
+    pack = EvidencePack(
+        generated_at=timezone.now(),
+        environment=environment(),
+        full_card_numbers=full_card_numbers,
+    )
+    for row in rows:
+        row_expectations = [asdict(e) for e in expectations.get(row.pk, [])]
+        pack.transactions.append(_transaction(row, full_card_numbers, row_expectations))
+        for expectation in row_expectations:
+            pack.scenarios.append(
+                {
+                    **expectation,
+                    "transaction_request_id": row.request_id,
+                    "transaction_type": pack.transactions[-1]["transaction_type"],
+                }
+            )
+    return pack
+
+
+def write_pack(pack: EvidencePack, out_dir) -> list[Path]:
+    """Write evidence.csv, evidence.json and evidence.html into `out_dir` (created if needed)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in pack.files().items():
+        path = out / name
+        path.write_text(text, encoding="utf-8", newline="")
+        written.append(path)
+    return written
+
+
+def pack_zip(pack: EvidencePack) -> bytes:
+    """The three files in one ZIP, for a download."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, text in pack.files().items():
+            archive.writestr(name, text.encode("utf-8"))
+    return buffer.getvalue()
+
+
+# --- Environment --------------------------------------------------------------------------------
+
+
+def ecard_host() -> str:
+    return (urlsplit(settings.ECARD_BASE_URL).hostname or "").lower()
+
+
+def is_local_sandbox() -> bool:
+    """Whether the configured eCard is our local sandbox (on loopback): its cards are test data."""
+    host = ecard_host()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_production() -> bool:
+    host = ecard_host()
+    return host == PRODUCTION_HOST_SUFFIX or host.endswith("." + PRODUCTION_HOST_SUFFIX)
+
+
+def environment() -> dict:
+    return {
+        "ecard_base_url": settings.ECARD_BASE_URL,
+        "local_sandbox": is_local_sandbox(),
+        "time_zone": settings.TIME_ZONE,
+        "currency": settings.ECARD_CURRENCY,
+    }
+
+
+# --- Rows ---------------------------------------------------------------------------------------
+
+
+def transaction_type(row: EcardTransaction) -> str:
+    """eCard's name for the transaction type; a redeem declined for insufficient funds is the
+    certification's "Declined Redeem"."""
+    if row.kind == Kind.REDEEM and row.response_code == INSUFFICIENT_FUNDS:
+        return "Declined Redeem"
+    return TYPE_LABELS.get(row.kind, row.kind)
+
+
+def utc_text(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def local_text(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    local = moment.astimezone(ZoneInfo(settings.TIME_ZONE))
+    return f"{local.strftime('%Y-%m-%d %H:%M:%S')}.{local.microsecond // 1000:03d} {local.tzname()}"
+
+
+def _money(value) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def _transaction(row: EcardTransaction, full: bool, expectations: list[dict]) -> dict:
+    card_number = crypto.decrypt_text(row.card_ciphertext) if full else ""
+    shown_card = card_number or row.card_masked
+    return {
+        "request_id": row.request_id,
+        "transaction_type": transaction_type(row),
+        "kind": row.kind,
+        "state": row.get_state_display(),
+        "source": row.get_source_display(),
+        "card_number": shown_card,
+        "card_last4": row.card_last4,
+        "amount": _money(row.amount),
+        "currency": row.currency,
+        "store_id": row.store_id,
+        "terminal_id": row.terminal_id,
+        "caller_reference": row.caller_reference,
+        "original_request_id": row.original.request_id if row.original else "",
+        "processor_transaction_id": row.processor_transaction_id,
+        "response_code": row.response_code,
+        "response_meaning": wire.describe_code(row.response_code) if row.response_code else "",
+        "response_message": row.response_message,
+        "approval_code": row.approval_code,
+        "amount_applied": _money(row.amount_applied),
+        "balance": _money(row.balance),
+        "error_code": row.error_code,
+        "attention_reason": row.attention_reason,
+        "requested_by": row.requested_by.get_username() if row.requested_by else "",
+        "reason": row.reason,
+        "created_at_utc": utc_text(row.created_at),
+        "created_at_local": local_text(row.created_at),
+        "first_sent_at_utc": utc_text(row.first_sent_at),
+        "completed_at_utc": utc_text(row.completed_at),
+        "completed_at_local": local_text(row.completed_at),
+        "expectations": expectations,
+        "exchanges": [
+            _exchange(number, exchange, row, card_number)
+            for number, exchange in enumerate(row.exchanges.all(), start=1)
+        ],
+    }
+
+
+def _exchange(number: int, exchange, row: EcardTransaction, card_number: str) -> dict:
+    body = _scrub(exchange.request_body)
+    if card_number:
+        body = _with_card_number(body, card_number, row.card_last4)
+    return {
+        "number": number,
+        "started_at_utc": utc_text(exchange.started_at),
+        "started_at_local": local_text(exchange.started_at),
+        "duration_ms": exchange.duration_ms,
+        "request_id": exchange.request_id,
+        "request": {
+            "method": "POST",  # every eCard call is a POST
+            "url": exchange.url,
+            "headers": _scrub_headers(exchange.request_headers),
+            "body": body,
+            "sha256": exchange.request_sha256,
+        },
+        "response": {
+            "status": exchange.response_status,
+            "headers": _scrub_headers(exchange.response_headers),
+            "body": _scrub(exchange.response_body),
+        },
+        "error": exchange.error,
+        "idempotent_replay": exchange.idempotent_replay,
+        "reconciliation": exchange.is_reconciliation,
+    }
+
+
+def _with_card_number(body: str, card_number: str, last4: str) -> str:
+    """Put the full (sandbox test) card number back where the stored copy has it masked."""
+    masked = mask_card_number(last4)
+    full = json.dumps(card_number)
+    for form in (json.dumps(masked, ensure_ascii=False), json.dumps(masked)):
+        if form in body:
+            return body.replace(form, full)
+    return body
+
+
+def _scrub(text: str) -> str:
+    """A second line of defence over the (already redacted) stored copies: no credentials, no
+    PIN, no client secret. Card numbers are left alone: they are masked or deliberately shown."""
+    if not text:
+        return text
+    secret = settings.ECARD_CLIENT_SECRET
+    if secret and len(secret) >= 6:
+        text = text.replace(secret, REDACTED)
+    text = AUTHORIZATION.sub(lambda m: m.group(1) + REDACTED, text)
+    text = BEARER.sub("Bearer " + REDACTED, text)
+    return SECRET_PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}{m.group(4)}", text)
+
+
+def _scrub_headers(headers) -> dict:
+    if not isinstance(headers, dict):
+        return {}
+    scrubbed = {}
+    for key, value in headers.items():
+        if key.lower() in wire.SECRET_HEADERS:
+            scheme = str(value).split(" ", 1)[0] if " " in str(value) else ""
+            scrubbed[key] = f"{scheme} {REDACTED}".strip()
+        else:
+            scrubbed[key] = _scrub(str(value))
+    return scrubbed
+
+
+def _verdict(expectation: dict) -> str:
+    return "PASS" if expectation.get("passed") else "FAIL"
+
+
+def _csv_cell(value):
+    """Keep spreadsheet programs from reading a cell as a formula."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
