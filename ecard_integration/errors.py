@@ -63,7 +63,7 @@ class ConfigurationError(EcardError):
     default_code = "configuration_error"
 
 
-class InvalidInput(EcardError):
+class InvalidInput(EcardError):  # noqa: N818 - the name the services use
     """A value failed our own validation before anything was stored or sent.
 
     `field` names the input (`card_number`, `pin`, `amount`, ...); the message is plain English
@@ -163,7 +163,7 @@ class OutcomeUnknownError(EcardError):
         self.attempts = attempts
 
 
-class MalformedResponse(OutcomeUnknownError):
+class MalformedResponse(OutcomeUnknownError):  # noqa: N818 - the name the services use
     """A 200 that is not a well-formed answer to our request (not JSON, wrong or missing fields,
     another request's id). It is never read as approved: the outcome is unknown."""
 

@@ -70,6 +70,8 @@ CSV_COLUMNS = [
     "balance",
     "processor_transaction_id",
     "original_request_id",
+    "requested_by",
+    "reason",
     "created_at_utc",
     "created_at_local",
     "exchange_number",
@@ -159,6 +161,8 @@ class EvidencePack:
                 "balance": tx["balance"],
                 "processor_transaction_id": tx["processor_transaction_id"],
                 "original_request_id": tx["original_request_id"],
+                "requested_by": tx["requested_by"],
+                "reason": tx["reason"],
                 "created_at_utc": tx["created_at_utc"],
                 "created_at_local": tx["created_at_local"],
             }
@@ -437,4 +441,3 @@ def _csv_cell(value):
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
-

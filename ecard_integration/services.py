@@ -185,7 +185,7 @@ def give_up(*, transaction_id: int) -> None:
     if updated:
         from ecard_integration import tasks
 
-        transaction.on_commit(lambda: tasks.settle_abandoned.delay(transaction_id))
+        transaction.on_commit(lambda: tasks.enqueue(tasks.settle_abandoned, transaction_id))
 
 
 # --- The machinery ------------------------------------------------------------------------------
@@ -376,7 +376,7 @@ def record_unknown(row: EcardTransaction, expected_states, *, error) -> str:
     if updated:
         logger.warning("eCard %s %s: outcome unknown, reconciling", row.kind, row.request_id)
         transaction.on_commit(
-            lambda: tasks.reconcile_transaction.apply_async((row.id,), countdown=delay)
+            lambda: tasks.enqueue(tasks.reconcile_transaction, row.id, countdown=delay)
         )
         return State.UNKNOWN
     return _current_state(row.id)
@@ -446,4 +446,4 @@ def _void_if_abandoned(transaction_id: int) -> None:
     if abandoned:
         from ecard_integration import tasks
 
-        transaction.on_commit(lambda: tasks.settle_abandoned.delay(transaction_id))
+        transaction.on_commit(lambda: tasks.enqueue(tasks.settle_abandoned, transaction_id))

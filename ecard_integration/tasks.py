@@ -1,11 +1,29 @@
 """Celery tasks: thin wrappers taking row ids only, each safe to run twice."""
 
+import logging
+
 from celery import shared_task
 
 from ecard_integration import reconciliation
 from ecard_integration.reconciliation import backoff_seconds
 
-__all__ = ["backoff_seconds", "reconcile_transaction", "settle_abandoned", "sweep_due_transactions"]
+__all__ = [
+    "backoff_seconds",
+    "enqueue",
+    "reconcile_transaction",
+    "settle_abandoned",
+    "sweep_due_transactions",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue(task, transaction_id: int, *, countdown: float = 0) -> None:
+    """Send a task, never failing the caller: the row is the guarantee and the sweep finds it."""
+    try:
+        task.apply_async((transaction_id,), countdown=countdown)
+    except Exception as exc:  # noqa: BLE001 - a broker outage must not fail a guest's payment
+        logger.warning("could not enqueue %s for %s: %s", task.name, transaction_id, exc)
 
 
 @shared_task(name="ecard_integration.reconcile_transaction")

@@ -39,13 +39,13 @@ SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "s
 # --- Error codes (JSON:API `errors[].code`) -----------------------------------------------------
 INVALID_REQUEST = "invalid_request"
 INVALID_CLIENT = "invalid_client"
-INVALID_TOKEN = "invalid_token"
+INVALID_TOKEN = "invalid_token"  # noqa: S105 - an error code
 NOT_FOUND = "not_found"
 IDEMPOTENCY_CONFLICT = "idempotency_conflict"
 REQUEST_IN_PROGRESS = "request_in_progress"
 RATE_LIMITED = "rate_limited"
 
-TOKEN_ENDPOINT = "token"  # how token calls are named in evidence; not a transaction endpoint
+TOKEN_ENDPOINT = "token"  # noqa: S105 - how token calls are named in evidence; not a transaction endpoint
 
 
 class Endpoint(enum.StrEnum):
@@ -365,13 +365,17 @@ def parse_token_response(status: int, body: bytes) -> Token:
     access_token = attributes["access_token"]
     expires_in = attributes["expires_in"]
     token_type = attributes.get("token_type", "Bearer")
-    if not isinstance(access_token, str) or not access_token or any(c.isspace() for c in access_token):
+    if (
+        not isinstance(access_token, str)
+        or not access_token
+        or any(c.isspace() for c in access_token)
+    ):
         raise ValueError("access_token is not a token")
     if isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in <= 0:
         raise ValueError("expires_in is not a positive integer")
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
         raise ValueError("token_type is not Bearer")
-    return Token(access_token=access_token, expires_in=expires_in, token_type="Bearer")
+    return Token(access_token=access_token, expires_in=expires_in, token_type=token_type.title())
 
 
 def redact_token_response(text: str) -> str:
@@ -416,7 +420,7 @@ LAST4_RE = re.compile(r"[0-9]{4}")
 RESPONSE_CODE_RE = re.compile(r"[0-9A-Za-z]{2}")
 
 
-class _Malformed(Exception):
+class _MalformedError(Exception):
     """Internal: why a 200 could not be read (the message names no values)."""
 
 
@@ -427,12 +431,14 @@ def parse_transaction_response(
     request raises `MalformedResponse`, which callers treat as outcome unknown."""
     try:
         if status != 200:
-            raise _Malformed(f"status {status} is not a transaction outcome")
+            raise _MalformedError(f"status {status} is not a transaction outcome")
         if header(headers, REQUEST_ID) != prepared.request_id:
-            raise _Malformed("the response X-Request-Id does not echo ours")
+            raise _MalformedError("the response X-Request-Id does not echo ours")
         return _read_result(prepared, _strict_json(body), is_idempotent_replay(headers))
-    except (_Malformed, ValueError, KeyError, TypeError, InvalidOperation) as exc:
-        reason = str(exc) if isinstance(exc, _Malformed) else f"{type(exc).__name__} in the body"
+    except (_MalformedError, ValueError, KeyError, TypeError, InvalidOperation) as exc:
+        reason = (
+            str(exc) if isinstance(exc, _MalformedError) else f"{type(exc).__name__} in the body"
+        )
         raise MalformedResponse(
             f"eCard's 200 answer could not be read: {reason}",
             status=status,
@@ -444,18 +450,18 @@ def _read_result(prepared: PreparedRequest, document: Any, replay: bool) -> Tran
     data = _object(document, "document")["data"]
     data = _object(data, "data")
     if data.get("type") != "transaction":
-        raise _Malformed("data.type is not 'transaction'")
+        raise _MalformedError("data.type is not 'transaction'")
     processor_id = _text(data.get("id"), "data.id")
     attrs = _object(data.get("attributes"), "attributes")
     if attrs.get("transaction_type") != prepared.endpoint.value:
-        raise _Malformed("transaction_type does not match the endpoint")
+        raise _MalformedError("transaction_type does not match the endpoint")
     status = attrs.get("status")
     code = _text(attrs.get("response_code"), "response_code")
     if status not in ("approved", "declined") or not RESPONSE_CODE_RE.fullmatch(code):
-        raise _Malformed("status or response_code is not valid")
+        raise _MalformedError("status or response_code is not valid")
     approved = status == "approved"
     if approved != (code == APPROVED):
-        raise _Malformed("status and response_code disagree")
+        raise _MalformedError("status and response_code disagree")
     result = TransactionResult(
         status=status,
         approved=approved,
@@ -481,47 +487,47 @@ def _read_result(prepared: PreparedRequest, document: Any, replay: bool) -> Tran
 def _check_answers(prepared: PreparedRequest, result: TransactionResult) -> None:
     """The response must be an answer to what we asked, not to some other request."""
     if result.card_last4 != prepared.card_last4:
-        raise _Malformed("card_last4 is not our card's")
+        raise _MalformedError("card_last4 is not our card's")
     if prepared.endpoint.takes_amount:
         if result.requested_amount != prepared.amount or result.currency != prepared.currency:
-            raise _Malformed("requested_amount or currency is not ours")
+            raise _MalformedError("requested_amount or currency is not ours")
         if result.approved and result.amount != prepared.amount:
-            raise _Malformed("an approval applied another amount than requested")
+            raise _MalformedError("an approval applied another amount than requested")
     elif result.requested_amount is not None:
-        raise _Malformed("requested_amount is set on a call without an amount")
+        raise _MalformedError("requested_amount is set on a call without an amount")
     if not result.approved and result.amount != 0:
-        raise _Malformed("a decline applied an amount")
+        raise _MalformedError("a decline applied an amount")
     if result.approved and result.approval_code is None:
-        raise _Malformed("an approval has no approval_code")
+        raise _MalformedError("an approval has no approval_code")
     if result.approved and result.balance is None:
-        raise _Malformed("an approval has no balance")
+        raise _MalformedError("an approval has no balance")
     if prepared.endpoint.is_void:
         if result.approved and (result.original_transaction_id is None or result.amount <= 0):
-            raise _Malformed("an approved void names no original or reversed nothing")
+            raise _MalformedError("an approved void names no original or reversed nothing")
         wanted = prepared.original_transaction_id
         if wanted and result.original_transaction_id not in (None, wanted):
-            raise _Malformed("original_transaction_id is not ours")
+            raise _MalformedError("original_transaction_id is not ours")
     elif result.original_transaction_id is not None:
-        raise _Malformed("original_transaction_id is set on a call that is not a void")
+        raise _MalformedError("original_transaction_id is set on a call that is not a void")
     if prepared.endpoint is Endpoint.BALANCE_INQUIRY and result.amount != 0:
-        raise _Malformed("a balance inquiry applied an amount")
+        raise _MalformedError("a balance inquiry applied an amount")
 
 
 def _object(value: Any, name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise _Malformed(f"{name} is not an object")
+        raise _MalformedError(f"{name} is not an object")
     return value
 
 
 def _text(value: Any, name: str, *, empty: bool = False) -> str:
     if not isinstance(value, str) or (not value and not empty):
-        raise _Malformed(f"{name} is not a string")
+        raise _MalformedError(f"{name} is not a string")
     return value
 
 
 def _last4(value: Any) -> str:
     if not isinstance(value, str) or not LAST4_RE.fullmatch(value):
-        raise _Malformed("card_last4 is not four digits")
+        raise _MalformedError("card_last4 is not four digits")
     return value
 
 
@@ -531,7 +537,7 @@ def _optional_text(value: Any, name: str) -> str | None:
 
 def _money(value: Any, name: str) -> Decimal:
     if not isinstance(value, str) or not MONEY_RE.fullmatch(value):
-        raise _Malformed(f"{name} is not an amount string")
+        raise _MalformedError(f"{name} is not an amount string")
     return Decimal(value)
 
 
@@ -541,19 +547,19 @@ def _optional_money(value: Any, name: str) -> Decimal | None:
 
 def _currency(value: Any) -> str:
     if not isinstance(value, str) or not CURRENCY_RE.fullmatch(value):
-        raise _Malformed("currency is not an ISO 4217 code")
+        raise _MalformedError("currency is not an ISO 4217 code")
     return value
 
 
 def _aware_datetime(value: Any) -> datetime:
     if not isinstance(value, str):
-        raise _Malformed("processed_at is not a string")
+        raise _MalformedError("processed_at is not a string")
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise _Malformed("processed_at is not an ISO 8601 time") from None
+        raise _MalformedError("processed_at is not an ISO 8601 time") from None
     if moment.tzinfo is None:
-        raise _Malformed("processed_at has no time zone")
+        raise _MalformedError("processed_at has no time zone")
     return moment
 
 

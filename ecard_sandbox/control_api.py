@@ -203,7 +203,9 @@ def _put_settings(sandbox: Sandbox, body: Any, _: tuple[str, ...]) -> Response:
         value = fields["token_lifetime_seconds"]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             detail = "A positive whole number of seconds."
-            raise invalid("Invalid token_lifetime_seconds", detail, pointer="/token_lifetime_seconds")
+            raise invalid(
+                "Invalid token_lifetime_seconds", detail, pointer="/token_lifetime_seconds"
+            )
         lifetime = value
     if latency is not None:
         sandbox.latency = latency

@@ -77,7 +77,11 @@ class IdempotencyStore:
     def release(self, decision: Decision) -> None:
         with self._lock:
             entry = decision.entry
-            if entry is not None and entry.body is None and self._entries.get(decision.key) is entry:
+            if (
+                entry is not None
+                and entry.body is None
+                and self._entries.get(decision.key) is entry
+            ):
                 del self._entries[decision.key]
 
     def reset(self) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ecard_sandbox.engine import LedgerEntry
 
-TOKEN_PATH = "/api/reporting/v1/auth/token"
+TOKEN_PATH = "/api/reporting/v1/auth/token"  # noqa: S105 - a path, not a secret
 TRANSACTION_PREFIX = "/api/transaction/v1/"
 CONTROL_PREFIX = "/__sandbox__"
 TRANSACTION_ENDPOINTS = ("load", "redeem", "balance-inquiry", "void-load", "void-redeem")
@@ -27,7 +27,7 @@ MAX_BODY_BYTES = 64 * 1024
 API_VERSION = "1.0.0"
 JSONAPI = {"version": "1.0"}
 CURRENCY = "USD"
-TOKEN_SCOPE = "read:reports read:transactions export:reports"
+TOKEN_SCOPE = "read:reports read:transactions export:reports"  # noqa: S105 - not a secret
 
 # Explicit ASCII classes with fullmatch: `\d` would accept Unicode digits such as "١٢٣٤".
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9\-_.:]{8,64}", re.ASCII)
@@ -98,7 +98,9 @@ def is_request_id(value: str | None) -> bool:
 def check_request_id(values: list[str] | None) -> str:
     """The caller's X-Request-Id: present once, 8-64 chars of A-Z a-z 0-9 - _ . :"""
     if not values:
-        raise invalid("Missing X-Request-Id", "The X-Request-Id header is required.", header="X-Request-Id")
+        raise invalid(
+            "Missing X-Request-Id", "The X-Request-Id header is required.", header="X-Request-Id"
+        )
     if len(values) > 1 or not is_request_id(values[0]):
         raise invalid(
             "Invalid X-Request-Id",
@@ -140,7 +142,7 @@ def _reject_constant(name: str) -> Any:
 
 
 def parse_json(body: bytes) -> Any:
-    """Strict JSON: UTF-8, no duplicate keys, no NaN/Infinity; numbers with a fraction as Decimal."""
+    """Strict JSON: UTF-8, no duplicate keys, no NaN/Infinity, fractions as Decimal."""
     try:
         text = body.decode("utf-8")
         return json.loads(
@@ -194,7 +196,9 @@ ATTRIBUTES: dict[str, dict[str, bool]] = {
 def _check_members(obj: dict[str, Any], allowed: tuple[str, ...], base: str) -> None:
     for key in obj:
         if key not in allowed:
-            raise invalid("Unknown member", f"{key!r} is not allowed here.", pointer=f"{base}/{key}")
+            raise invalid(
+                "Unknown member", f"{key!r} is not allowed here.", pointer=f"{base}/{key}"
+            )
 
 
 def validate_transaction(endpoint: str, document: Any) -> dict[str, str]:
@@ -218,7 +222,9 @@ def validate_transaction(endpoint: str, document: Any) -> dict[str, str]:
     problems: list[tuple[str, str, str]] = []  # (pointer name, title, detail)
     for name in attributes:
         if name not in spec:
-            problems.append((name, "Unknown attribute", f"{name!r} is not an attribute of {endpoint}."))
+            problems.append(
+                (name, "Unknown attribute", f"{name!r} is not an attribute of {endpoint}.")
+            )
     for name, required in spec.items():
         if name not in attributes:
             if required:
@@ -263,7 +269,9 @@ def validate_token_request(document: Any) -> tuple[str, str]:
         raise invalid("Invalid scope", "'scope' must be a string.", pointer="/scope")
     if document["grant_type"] != "client_credentials":
         raise invalid(
-            "Unsupported grant_type", 'grant_type must be "client_credentials".', pointer="/grant_type"
+            "Unsupported grant_type",
+            'grant_type must be "client_credentials".',
+            pointer="/grant_type",
         )
     return document["client_id"], document["client_secret"]
 

@@ -3,14 +3,14 @@
 import os
 from pathlib import Path
 
+# Each test run gets its own folder, so that two runs on one checkout never share files.
+RUN_DIR = Path(__file__).resolve().parent.parent / "var" / "test-runs" / str(os.getpid())
 os.environ.setdefault("DEBUG", "1")
-# Keep the test run's embedded Celery queue apart from a `make run` on the same checkout.
-os.environ.setdefault(
-    "CELERY_QUEUE_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test-celery")
-)
+os.environ.setdefault("CELERY_QUEUE_DIR", str(RUN_DIR / "celery"))
 
 from config.settings import *  # noqa: E402, F403
 
 # SQLite: a file, not memory, so that a real Celery worker started by a test sees the same data.
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(RUN_DIR / "test-db.sqlite3")}  # noqa: F405
+    RUN_DIR.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,10 @@ SUPERVISOR_PERMISSIONS = [
 
 def create_supervisors(apps, schema_editor):
     # Permissions are normally created after all migrations; make sure ours exist now.
-    create_permissions(apps.get_app_config("ecard_integration"), apps=apps, verbosity=0)
+    app_config = apps.get_app_config("ecard_integration")
+    app_config.models_module = True  # the migration state's stub has none; create_permissions asks
+    create_permissions(app_config, apps=apps, verbosity=0)
+    app_config.models_module = None
     group_model = apps.get_model("auth", "Group")
     permission_model = apps.get_model("auth", "Permission")
     group, _ = group_model.objects.get_or_create(name="Supervisors")

@@ -1,0 +1,174 @@
+"""Forms: validate what guests type, with one plain sentence per problem.
+
+Card numbers, PINs and amounts are validated by `ecard_integration.wire` (the rules eCard
+applies), so a value this form accepts is a value eCard accepts. PINs are never rendered back.
+"""
+
+import re
+import uuid
+from decimal import Decimal
+
+from django import forms
+
+from ecard_integration import wire
+from ecard_integration.errors import InvalidInput
+from ordering.models import MAX_LINE_QUANTITY
+
+QUANTITY_RE = re.compile(r"[0-9]{1,3}")
+ITEM_ID_RE = re.compile(r"[0-9]{1,12}")
+TOTAL_RE = re.compile(r"[0-9]{1,7}\.[0-9]{2}")
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+QUANTITY_MESSAGE = f"Choose a quantity from 1 to {MAX_LINE_QUANTITY}."
+
+
+def new_attempt_key() -> str:
+    return uuid.uuid4().hex
+
+
+class QuantityField(forms.CharField):
+    """A whole number from 1 to the line maximum, in ASCII digits only."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 10)
+        kwargs.setdefault(
+            "widget",
+            forms.NumberInput(attrs={"min": 1, "max": MAX_LINE_QUANTITY, "inputmode": "numeric"}),
+        )
+        kwargs.setdefault("error_messages", {"required": QUANTITY_MESSAGE})
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        value = super().clean(value)
+        if not QUANTITY_RE.fullmatch(value) or not 1 <= int(value) <= MAX_LINE_QUANTITY:
+            raise forms.ValidationError(QUANTITY_MESSAGE)
+        return int(value)
+
+
+class ItemIdField(forms.CharField):
+    def clean(self, value):
+        value = super().clean(value)
+        if not ITEM_ID_RE.fullmatch(value):
+            raise forms.ValidationError("That item is not on the menu.")
+        return int(value)
+
+
+class AddToCartForm(forms.Form):
+    item = ItemIdField(max_length=12, error_messages={"required": "Choose an item."})
+    quantity = QuantityField(initial=1)
+
+
+class CartQuantityForm(forms.Form):
+    quantity = QuantityField()
+
+
+class CheckoutForm(forms.Form):
+    guest_name = forms.CharField(
+        label="Your name",
+        max_length=80,
+        error_messages={"required": "Enter your name, so we can call you when it is ready."},
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+    )
+    guest_email = forms.EmailField(
+        label="Email for your receipt (optional)",
+        required=False,
+        max_length=254,
+        error_messages={"invalid": "Enter an email address like name@example.com."},
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    expected_total = forms.CharField(max_length=12, widget=forms.HiddenInput)
+
+    def clean_guest_name(self):
+        name = self.cleaned_data["guest_name"].strip()
+        if CONTROL_CHARS.search(name) or not name:
+            raise forms.ValidationError("Enter your name using letters, digits and spaces.")
+        return name
+
+    def clean_expected_total(self):
+        value = self.cleaned_data["expected_total"]
+        if not TOTAL_RE.fullmatch(value):
+            raise forms.ValidationError("Your cart changed. Please check it and try again.")
+        return Decimal(value)
+
+
+def _wire(parse, value):
+    try:
+        return parse(value)
+    except InvalidInput as exc:
+        raise forms.ValidationError(exc.message) from None
+
+
+class PinField(forms.CharField):
+    """A PIN: never autocompleted, never rendered back, never stripped."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", "PIN")
+        kwargs.setdefault("max_length", 16)
+        kwargs.setdefault("strip", False)
+        kwargs.setdefault("error_messages", {"required": "Enter the card's PIN."})
+        kwargs.setdefault(
+            "widget",
+            forms.PasswordInput(
+                render_value=False,
+                attrs={
+                    "autocomplete": "off",
+                    "inputmode": "numeric",
+                    "class": "pin",
+                },
+            ),
+        )
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        return _wire(wire.parse_pin, super().clean(value))
+
+
+class AttemptKeyField(forms.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("widget", forms.HiddenInput)
+        kwargs.setdefault("max_length", 64)
+        kwargs.setdefault("error_messages", {"required": "This form has expired. Please try again."})
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        from ordering.services import parse_attempt_key
+
+        return _wire(parse_attempt_key, super().clean(value))
+
+
+class PayForm(forms.Form):
+    card_number = forms.CharField(
+        label="Gift card number",
+        max_length=40,
+        error_messages={"required": "Enter the card number."},
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "inputmode": "numeric", "spellcheck": "false"}
+        ),
+    )
+    pin = PinField()
+    amount = forms.CharField(
+        label="Amount to pay with this card (optional)",
+        required=False,
+        max_length=20,
+        help_text="Leave empty to pay everything still due.",
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+    attempt_key = AttemptKeyField()
+
+    def clean_card_number(self):
+        return _wire(wire.parse_card_number, self.cleaned_data["card_number"])
+
+    def clean_amount(self):
+        value = self.cleaned_data["amount"].strip().lstrip("$").strip()
+        return _wire(wire.parse_amount, value) if value else None
+
+
+class ApplyBalanceForm(forms.Form):
+    """Use a card's available balance after a declined redeem: the PIN is asked again."""
+
+    offer = forms.CharField(max_length=64, widget=forms.HiddenInput)
+    pin = PinField()
+    attempt_key = AttemptKeyField()
+
+
+class ActionForm(forms.Form):
+    """POST-only actions (remove a card payment, cancel): only the CSRF token matters."""

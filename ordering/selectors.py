@@ -1,0 +1,90 @@
+"""Read-only queries for the catalog, carts and orders."""
+
+from decimal import Decimal
+
+from django.db.models import Prefetch, Q, Sum
+from django.utils.crypto import constant_time_compare
+
+from ecard_integration.models import EcardTransaction
+from ordering.models import Category, Item, Order, Tender, TenderStatus
+
+CENT = Decimal("0.01")
+
+
+def money(value) -> Decimal:
+    """A Decimal quantized to cents (the edge between arithmetic and storage or display)."""
+    return Decimal(value).quantize(CENT)
+
+
+def orderable_items():
+    """Items a guest can order now: available, in an available category."""
+    return Item.objects.filter(available=True, category__available=True)
+
+
+def menu_categories() -> list[Category]:
+    """Available categories that have orderable items, each with `menu_items` in menu order."""
+    items = orderable_items().order_by("sort_order", "name")
+    return list(
+        Category.objects.filter(available=True)
+        .filter(Q(items__available=True))
+        .distinct()
+        .prefetch_related(Prefetch("items", queryset=items, to_attr="menu_items"))
+    )
+
+
+def items_by_id(ids) -> dict[int, Item]:
+    """Orderable items among `ids` (unknown or unavailable ones are simply absent)."""
+    return {item.id: item for item in orderable_items().filter(id__in=list(ids))}
+
+
+def order_for_guest(number: str, token: str) -> Order | None:
+    """The order behind a guest's link, or None: a wrong token reads exactly like no order."""
+    if not isinstance(number, str) or not isinstance(token, str) or len(number) > 12:
+        return None
+    order = Order.objects.select_related("store").filter(number=number).first()
+    if order is None or not constant_time_compare(order.access_token, token):
+        return None
+    return order
+
+
+def counting_tenders(order: Order):
+    """Tenders that pay towards the order: approved and not given up."""
+    return order.tenders.filter(status=TenderStatus.APPROVED, released_at__isnull=True)
+
+
+def amount_paid(order: Order) -> Decimal:
+    total = counting_tenders(order).aggregate(total=Sum("amount"))["total"]
+    return money(total or 0)
+
+
+def amount_due(order: Order) -> Decimal:
+    return money(max(Decimal(0), order.total - amount_paid(order)))
+
+
+def order_tenders(order: Order) -> list[Tender]:
+    """Every tender of the order, with its transaction, oldest first."""
+    return list(order.tenders.select_related("transaction").order_by("id"))
+
+
+def shown_tenders(order: Order) -> list[Tender]:
+    """The tenders a guest sees on the order: those that pay or may pay towards it."""
+    return [
+        tender
+        for tender in order_tenders(order)
+        if tender.released_at is None
+        and tender.status
+        in (
+            TenderStatus.APPROVED,
+            TenderStatus.PENDING,
+            TenderStatus.UNKNOWN,
+            TenderStatus.NEEDS_ATTENTION,
+        )
+    ]
+
+
+def order_transactions(order: Order):
+    """Every eCard transaction made for the order (redeems and their voids), newest first."""
+    redeem_ids = order.tenders.exclude(transaction=None).values("transaction_id")
+    return EcardTransaction.objects.filter(
+        Q(caller_reference=order.number) | Q(id__in=redeem_ids) | Q(original_id__in=redeem_ids)
+    ).order_by("-id")
