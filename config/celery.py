@@ -15,7 +15,9 @@ app.autodiscover_tasks()
 @app.on_configure.connect
 def _make_queue_folders(sender, **kwargs):
     """The embedded filesystem broker needs its folders before the first message."""
-    options = sender.conf.broker_transport_options or {}
+    from django.conf import settings
+
+    options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
     for key in ("data_folder_in", "data_folder_out", "control_folder"):
         if options.get(key):
             Path(options[key]).mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedire
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import localize
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
@@ -88,7 +89,7 @@ class AttentionFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ExchangeInline(admin.TabularInline):
+class ExchangeInline(admin.StackedInline):
     """Every HTTP exchange of the transaction, as stored: already redacted."""
 
     model = EcardExchange
@@ -98,15 +99,20 @@ class ExchangeInline(admin.TabularInline):
     verbose_name = "exchange"
     verbose_name_plural = "exchanges with eCard"
     fields = (
-        "started_at",
-        "duration_ms",
+        ("started_at", "duration_ms", "idempotent_replay", "is_reconciliation"),
         "request_shown",
         "response_shown",
         "error",
+    )
+    readonly_fields = (
+        "started_at",
+        "duration_ms",
         "idempotent_replay",
         "is_reconciliation",
+        "request_shown",
+        "response_shown",
+        "error",
     )
-    readonly_fields = fields
 
     def has_view_permission(self, request, obj=None):
         # Whoever may see a transaction may see its exchanges.
@@ -124,7 +130,7 @@ class ExchangeInline(admin.TabularInline):
     @admin.display(description="request")
     def request_shown(self, exchange):
         return format_html(
-            "<pre>POST {}\n{}\n\n{}</pre>",
+            '<pre style="white-space: pre-wrap; word-break: break-all">POST {}\n{}\n\n{}</pre>',
             exchange.url,
             headers_text(exchange.request_headers),
             exchange.request_body,
@@ -133,7 +139,7 @@ class ExchangeInline(admin.TabularInline):
     @admin.display(description="response")
     def response_shown(self, exchange):
         return format_html(
-            "<pre>{}\n{}\n\n{}</pre>",
+            '<pre style="white-space: pre-wrap; word-break: break-all">{}\n{}\n\n{}</pre>',
             f"HTTP {exchange.response_status}" if exchange.response_status else "no response",
             headers_text(exchange.response_headers),
             exchange.response_body,
@@ -276,7 +282,7 @@ class EcardTransactionAdmin(admin.ModelAdmin):
                 (
                     reverse("admin:ecard_integration_ecardtransaction_change", args=[void.pk]),
                     void.request_id,
-                    void.created_at,
+                    localize(timezone.localtime(void.created_at)),
                     void.get_state_display(),
                     outcome(void)["text"],
                     void.requested_by.get_username() if void.requested_by else "",

@@ -17,11 +17,15 @@ Retry policy of `EcardClient.send`, all within one time budget:
 | unreadable 200, other status                         | then `OutcomeUnknownError`                   |
 | 409 `request_in_progress`                            | wait `IN_PROGRESS_WAIT`, retry               |
 | 429                                                  | wait `Retry-After` if it fits; else `RateLimitedError` |
-| 401                                                  | renew the token, resend once; then `AuthenticationError` |
+| 401                                                  | renew the token, resend; then `AuthenticationError` (*) |
 | 409 `idempotency_conflict`                           | `IdempotencyConflictError`, never retried    |
 | other 4xx                                            | `InvalidRequestError`                        |
 
 Once any attempt may have been processed, every later failure is raised as `OutcomeUnknownError`.
+
+(*) One renewal, unless it only found another process's token in the cache and eCard refused that
+one too (all tokens revoked at once): then one more, which fetches from eCard. A token eCard has
+just issued to us and then refuses ends the call at once.
 """
 
 from __future__ import annotations
@@ -58,13 +62,14 @@ from ecard_integration.errors import (
 )
 
 if TYPE_CHECKING:
-    from ecard_integration.tokens import TokenProvider
+    from ecard_integration.tokens import Grant, TokenProvider
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BUDGET_SECONDS = 20.0  # a whole send, retries included, when the caller names no budget
 MIN_ATTEMPT_SECONDS = 0.1  # no attempt is started with less time left than this
 MAX_UNKNOWN_REPLAYS = 2  # replays after an unknown outcome, within one send
+MAX_TOKEN_RENEWALS = 2  # the second only when the first renewal found another shared token
 IN_PROGRESS_WAIT = 0.3  # eCard is still processing our id: ask again this much later
 DEFAULT_RETRY_AFTER = 1.0  # a 429 without a readable Retry-After
 MAX_EVIDENCE_BODY = 64 * 1024  # eCard refuses larger requests; a larger answer is cut here
@@ -528,12 +533,13 @@ class _Run:
     attempts: int = 0
     unknowns: int = 0
     not_sent: int = 0
-    renewed: bool = False
+    renewals: int = 0
     maybe_processed: bool = False
     last_error: EcardError | None = None
 
-    def plan(self, verdict: Verdict) -> float:
-        """How long to wait before the next attempt; raises when the policy says stop."""
+    def plan(self, verdict: Verdict, *, fresh_token: bool) -> float:
+        """How long to wait before the next attempt; raises when the policy says stop.
+        `fresh_token`: the attempt's token was fetched from eCard during this send."""
         self.last_error = verdict.error
         match verdict.next:
             case Next.UNKNOWN:
@@ -549,8 +555,10 @@ class _Run:
                 return backoff(self.not_sent)
             case Next.RATE_LIMITED:
                 return verdict.wait
-            case Next.TOKEN_REJECTED if not self.renewed:
-                self.renewed = True
+            case Next.TOKEN_REJECTED if self.renewals == 0 or (
+                not fresh_token and self.renewals < MAX_TOKEN_RENEWALS
+            ):
+                self.renewals += 1
                 return 0.0
         raise self.failure(verdict.error)
 
@@ -614,22 +622,22 @@ class EcardClient:
         while True:
             if deadline - time.monotonic() < MIN_ATTEMPT_SECONDS:
                 raise run.failure(run.last_error)
-            token = self._token(config, deadline, on_exchange, run)
+            grant = self._token(config, deadline, on_exchange, run)
             run.attempts += 1
             attempt = self.transport.post(
                 config,
                 url,
                 prepared.body,
-                wire.transaction_headers(token, prepared.request_id),
+                wire.transaction_headers(grant.access_token, prepared.request_id),
                 deadline=deadline,
             )
             verdict = judge(prepared, attempt)
             report(on_exchange, self._exchange(prepared, attempt, verdict))
             if verdict.result is not None:
                 return verdict.result
-            wait = run.plan(verdict)
             if verdict.next is Next.TOKEN_REJECTED:
-                self.tokens.invalidate(token)
+                self.tokens.invalidate(grant.access_token)
+            wait = run.plan(verdict, fresh_token=grant.fresh)
             if deadline - time.monotonic() - wait < MIN_ATTEMPT_SECONDS:
                 raise run.failure(verdict.error)
             time.sleep(wait)
@@ -640,7 +648,7 @@ class EcardClient:
         deadline: float,
         on_exchange: ExchangeCallback | None,
         run: _Run,
-    ) -> str:
+    ) -> Grant:
         try:
             return self.tokens.get(
                 config, self.transport, deadline=deadline, on_exchange=on_exchange

@@ -47,7 +47,7 @@ TYPE_LABELS = {
     Kind.VOID_REDEEM: "Void Redeem",
 }
 # eCard's "Declined Redeem": a redeem declined for insufficient funds.
-INSUFFICIENT_FUNDS = getattr(wire, "INSUFFICIENT_FUNDS", "51")
+INSUFFICIENT_FUNDS = wire.INSUFFICIENT_FUNDS
 # eCard's production host: certification and full card numbers are never for it.
 PRODUCTION_HOST_SUFFIX = "ecardsystems.com"
 

@@ -72,6 +72,21 @@ def usable_seconds(expires_in: int) -> int:
     return max(1, int(expires_in - min(MAX_MARGIN_SECONDS, expires_in * 0.1)))
 
 
+@dataclass(frozen=True)
+class Grant:
+    """A token handed to a caller. `fresh`: eCard issued it during this call (not a token shared
+    by the memo or the cache), so eCard refusing it says more than "someone's copy expired"."""
+
+    access_token: str = field(repr=False)
+    fresh: bool
+
+
+@dataclass(frozen=True)
+class _Renewal:
+    token: CachedToken
+    fresh: bool
+
+
 class TokenProvider:
     """Hands out a valid access token, renewing it at most once at a time across processes."""
 
@@ -87,23 +102,24 @@ class TokenProvider:
         *,
         deadline: float,
         on_exchange: ExchangeCallback | None = None,
-    ) -> str:
+    ) -> Grant:
         """A token for `config`, from the memo, the shared cache or eCard (in that order)."""
         issuer = _issuer(config)
         memo = self._memo
         if memo is not None and memo.usable(issuer):
-            return memo.access_token
+            return Grant(memo.access_token, fresh=False)
         if not self._renewing.acquire(timeout=max(deadline - time.monotonic(), 0)):
             raise ServiceUnavailableError(
                 "Timed out waiting for the eCard token.", code="token_unavailable"
             )
         try:
             memo = self._memo
-            if memo is None or not memo.usable(issuer):
-                memo = self._shared_or_renewed(config, issuer, transport, deadline, on_exchange)
-                with self._memo_lock:
-                    self._memo = memo
-            return memo.access_token
+            if memo is not None and memo.usable(issuer):
+                return Grant(memo.access_token, fresh=False)
+            grant = self._shared_or_renewed(config, issuer, transport, deadline, on_exchange)
+            with self._memo_lock:
+                self._memo = grant.token
+            return Grant(grant.token.access_token, fresh=grant.fresh)
         finally:
             self._renewing.release()
 
@@ -129,21 +145,21 @@ class TokenProvider:
         transport: HttpTransport,
         deadline: float,
         on_exchange: ExchangeCallback | None,
-    ) -> CachedToken:
+    ) -> _Renewal:
         owner = uuid.uuid4().hex
         while True:
             cached = self._read_cache(issuer)
             if cached is not None:
-                return cached
+                return _Renewal(cached, fresh=False)
             # Without a cache, every process renews for itself: slower, but payments still work.
             if _cache_call(cache.add, LOCK_KEY, owner, LOCK_SECONDS, failed=True):
                 try:
                     # Another process may have stored a token between our read and our lock.
                     cached = self._read_cache(issuer)
                     if cached is not None:
-                        return cached
+                        return _Renewal(cached, fresh=False)
                     token = _fetch(config, transport, deadline, on_exchange)
-                    return self._store(token, issuer)
+                    return _Renewal(self._store(token, issuer), fresh=True)
                 finally:
                     if _cache_call(cache.get, LOCK_KEY) == owner:
                         _cache_call(cache.delete, LOCK_KEY)

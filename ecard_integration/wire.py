@@ -101,17 +101,26 @@ def token_headers() -> dict[str, str]:
 
 # --- Response codes -----------------------------------------------------------------------------
 APPROVED = "00"
+CARD_NOT_FOUND = "14"
+INSUFFICIENT_FUNDS = "51"
+INCORRECT_PIN = "55"
+PIN_REQUIRED = "57"
+CARD_INACTIVE = "62"
+PIN_TRIES_EXCEEDED = "75"
+ORIGINAL_NOT_FOUND = "78"
+ALREADY_VOIDED = "79"  # the original *is* voided
+VOID_NOT_PERMITTED = "80"
 RESPONSE_CODES: Mapping[str, str] = {
-    "00": "Approved",
-    "14": "Card not found or invalid",
-    "51": "Insufficient funds",
-    "55": "Incorrect PIN",
-    "57": "PIN required for this card",
-    "62": "Card inactive or blocked",
-    "75": "Too many incorrect PINs: the card is locked until eCard unlocks it",
-    "78": "Void: original transaction not found",
-    "79": "Void: original transaction already voided",
-    "80": "Void not permitted",
+    APPROVED: "Approved",
+    CARD_NOT_FOUND: "Card not found or invalid",
+    INSUFFICIENT_FUNDS: "Insufficient funds",
+    INCORRECT_PIN: "Incorrect PIN",
+    PIN_REQUIRED: "PIN required for this card",
+    CARD_INACTIVE: "Card inactive or blocked",
+    PIN_TRIES_EXCEEDED: "Too many incorrect PINs: the card is locked until eCard unlocks it",
+    ORIGINAL_NOT_FOUND: "Void: original transaction not found",
+    ALREADY_VOIDED: "Void: original transaction already voided",
+    VOID_NOT_PERMITTED: "Void not permitted",
 }
 
 

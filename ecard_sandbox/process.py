@@ -132,7 +132,7 @@ class SandboxProcess:
         # Importable from anywhere, whatever the caller's working directory.
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_PARENT, env.get("PYTHONPATH")]))
         env["PYTHONUNBUFFERED"] = "1"
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: S603 - our own fixed command line
             self.command(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -140,7 +140,7 @@ class SandboxProcess:
             text=True,
             env=env,
         )
-        self._pump(self.process.stdout, self._stdout.put)
+        self._pump(self.process.stdout, self._stdout.put, at_end=lambda: self._stdout.put(None))
         self._pump(self.process.stderr, self._stderr_tail.append)
         try:
             self._wait_until_ready(time.monotonic() + self.startup_timeout)
@@ -149,21 +149,23 @@ class SandboxProcess:
             raise
         return self
 
-    def _pump(self, stream: IO[str] | None, sink: Any) -> None:
+    def _pump(self, stream: IO[str] | None, sink: Any, at_end: Any = None) -> None:
         # Drain the child's pipes for its whole life so that it can never block on a full pipe.
         def run() -> None:
-            if stream is None:
-                return
-            for line in stream:
-                sink(line.rstrip("\n"))
-            if sink is self._stdout.put:
-                sink(None)
+            if stream is not None:
+                for line in stream:
+                    sink(line.rstrip("\n"))
+            if at_end is not None:
+                at_end()
 
         thread = threading.Thread(target=run, daemon=True, name="ecard-sandbox-pipe")
         thread.start()
         self._pumps.append(thread)
 
     def _fail(self, reason: str) -> SandboxStartError:
+        if self.process is not None and self.process.poll() is not None:
+            for thread in self._pumps:  # let the pipes deliver the last words
+                thread.join(2)
         tail = "\n".join(self._stderr_tail)
         return SandboxStartError(f"ecard_sandbox did not start: {reason}\n{tail}".rstrip())
 

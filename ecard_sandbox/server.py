@@ -65,8 +65,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         sandbox = self.server.sandbox
         try:
             response = self._route(sandbox)
-        except _ClientGoneError:
-            self.close_connection = True
+        except (_ClientGoneError, ConnectionError, TimeoutError):
+            self.close_connection = True  # the client left while sending: nobody to answer
             return
         except Exception:
             log.exception("unhandled error answering %s %s", self.command, self.path)

@@ -34,7 +34,9 @@ class QuantityField(forms.CharField):
             "widget",
             forms.NumberInput(attrs={"min": 1, "max": MAX_LINE_QUANTITY, "inputmode": "numeric"}),
         )
-        kwargs.setdefault("error_messages", {"required": QUANTITY_MESSAGE})
+        kwargs.setdefault(
+            "error_messages", {"required": QUANTITY_MESSAGE, "max_length": QUANTITY_MESSAGE}
+        )
         super().__init__(**kwargs)
 
     def clean(self, value):
@@ -53,7 +55,13 @@ class ItemIdField(forms.CharField):
 
 
 class AddToCartForm(forms.Form):
-    item = ItemIdField(max_length=12, error_messages={"required": "Choose an item."})
+    item = ItemIdField(
+        max_length=12,
+        error_messages={
+            "required": "Choose an item.",
+            "max_length": "That item is not on the menu.",
+        },
+    )
     quantity = QuantityField(initial=1)
 
 
@@ -75,7 +83,14 @@ class CheckoutForm(forms.Form):
         error_messages={"invalid": "Enter an email address like name@example.com."},
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
-    expected_total = forms.CharField(max_length=12, widget=forms.HiddenInput)
+    expected_total = forms.CharField(
+        max_length=12,
+        widget=forms.HiddenInput,
+        error_messages={
+            "required": "Your cart changed. Please check it and try again.",
+            "max_length": "Your cart changed. Please check it and try again.",
+        },
+    )
 
     def clean_guest_name(self):
         name = self.cleaned_data["guest_name"].strip()
@@ -104,7 +119,10 @@ class PinField(forms.CharField):
         kwargs.setdefault("label", "PIN")
         kwargs.setdefault("max_length", 16)
         kwargs.setdefault("strip", False)
-        kwargs.setdefault("error_messages", {"required": "Enter the card's PIN."})
+        kwargs.setdefault(
+            "error_messages",
+            {"required": "Enter the card's PIN.", "max_length": "Enter the PIN as 4 to 8 digits."},
+        )
         kwargs.setdefault(
             "widget",
             forms.PasswordInput(
@@ -126,7 +144,8 @@ class AttemptKeyField(forms.CharField):
     def __init__(self, **kwargs):
         kwargs.setdefault("widget", forms.HiddenInput)
         kwargs.setdefault("max_length", 64)
-        kwargs.setdefault("error_messages", {"required": "This form has expired. Please try again."})
+        expired = "This form has expired. Please try again."
+        kwargs.setdefault("error_messages", {"required": expired, "max_length": expired})
         super().__init__(**kwargs)
 
     def clean(self, value):
@@ -139,7 +158,10 @@ class PayForm(forms.Form):
     card_number = forms.CharField(
         label="Gift card number",
         max_length=40,
-        error_messages={"required": "Enter the card number."},
+        error_messages={
+            "required": "Enter the card number.",
+            "max_length": "Enter the card number as 12 to 19 digits, without spaces or dashes.",
+        },
         widget=forms.TextInput(
             attrs={"autocomplete": "off", "inputmode": "numeric", "spellcheck": "false"}
         ),
@@ -150,6 +172,7 @@ class PayForm(forms.Form):
         required=False,
         max_length=20,
         help_text="Leave empty to pay everything still due.",
+        error_messages={"max_length": "Enter an amount between 0.01 and 99999.99."},
         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
     )
     attempt_key = AttemptKeyField()

@@ -1,5 +1,6 @@
 """The staff admin over real HTTPS against the sandbox: ledger pages, voids, loads, lookups."""
 
+import importlib
 import io
 import re
 import zipfile
@@ -23,7 +24,8 @@ PIN = "73915046"  # a canary: never in any page
 CHANGELIST = reverse("admin:ecard_integration_ecardtransaction_changelist")
 LOAD_URL = reverse("admin:ecard_integration_ecardtransaction_load")
 BALANCE_URL = reverse("admin:ecard_integration_ecardtransaction_balance")
-BEARER_VALUE = re.compile(r"Bearer\s+(?!\[redacted\])[A-Za-z0-9._~+/=-]+")
+# A bearer token's value; `WWW-Authenticate: Bearer error="invalid_token"` (a 401) is not one.
+BEARER_VALUE = re.compile(r"Bearer\s+(?!\[redacted\]|error=|realm=)[A-Za-z0-9._~+/=-]+")
 
 
 def change_url(row) -> str:
@@ -55,8 +57,20 @@ def viewer(django_user_model):
 
 @pytest.fixture
 def supervisor(django_user_model):
+    """A member of the "Supervisors" group that migration 0002 creates."""
+    group, created = Group.objects.get_or_create(name="Supervisors")
+    if created:
+        # A transactional test before this one flushed the tables, migration data included:
+        # give the group the permissions the migration gives it.
+        migration = importlib.import_module("ecard_integration.migrations.0002_supervisors_group")
+        group.permissions.add(
+            *Permission.objects.filter(
+                content_type__app_label="ecard_integration",
+                codename__in=migration.SUPERVISOR_PERMISSIONS,
+            )
+        )
     user = django_user_model.objects.create_user("supervisor", password="x", is_staff=True)
-    user.groups.add(Group.objects.get(name="Supervisors"))
+    user.groups.add(group)
     return user
 
 

@@ -16,7 +16,8 @@ from tests.ecard_integration.helpers import effects, new_card_number
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PIN = "73915046"  # a canary: never in the evidence
-BEARER_VALUE = re.compile(r"Bearer\s+(?!\[redacted\])[A-Za-z0-9._~+/=-]+")
+# A bearer token's value; `WWW-Authenticate: Bearer error="invalid_token"` (a 401) is not one.
+BEARER_VALUE = re.compile(r"Bearer\s+(?!\[redacted\]|error=|realm=)[A-Za-z0-9._~+/=-]+")
 
 
 FILES = ("evidence.csv", "evidence.json", "evidence.html")
@@ -140,3 +141,22 @@ def test_it_needs_a_card_when_it_cannot_create_one(tmp_path):
     with pytest.raises(CommandError, match="--card"):
         call_command("ecard_certify", out=tmp_path, setup_sandbox_cards=False)
     assert EcardTransaction.objects.count() == 0
+
+
+def test_a_second_card_can_carry_the_load_to_void(sandbox, tmp_path):
+    call_command("ecard_certify", out=tmp_path, pin=PIN, void_card=new_card_number(), budget=5)
+    document, _ = read_pack(tmp_path)
+    assert scenario(document, "Load (to be voided)")["passed"]
+    void_load = next(t for t in document["transactions"] if t["transaction_type"] == "Void Load")
+    to_void = scenario(document, "Load (to be voided)")["transaction_request_id"]
+    assert void_load["original_request_id"] == to_void
+    assert scenario(document, "Void Load")["passed"]
+
+
+def test_options_are_checked_before_anything_is_sent(sandbox, tmp_path):
+    with pytest.raises(CommandError, match="store_id"):
+        call_command("ecard_certify", out=tmp_path, pin=PIN, store_id="not valid!")
+    with pytest.raises(CommandError, match="pin"):
+        call_command("ecard_certify", out=tmp_path, pin="12")
+    assert EcardTransaction.objects.count() == 0
+    assert sandbox.ledger() == []

@@ -53,7 +53,8 @@ def cached_token() -> str:
 
 
 def fetch(provider: TokenProvider, transport: HttpTransport) -> str:
-    return provider.get(ClientConfig.from_settings(), transport, deadline=time.monotonic() + 5)
+    grant = provider.get(ClientConfig.from_settings(), transport, deadline=time.monotonic() + 5)
+    return grant.access_token
 
 
 def test_the_token_is_fetched_once_and_cached_encrypted(client, sandbox, card):
@@ -184,6 +185,25 @@ def test_another_processes_fresh_token_survives_a_stale_401(client, sandbox, car
 
     assert cached_token() == fresh
     assert sandbox.stats()["token_requests"] == 2
+
+
+def test_a_stale_shared_token_does_not_fail_the_call(client, sandbox, card):
+    client.send(inquiry())  # this process knows token 1
+    sandbox.advance_clock(86400 + 1)
+    EcardClient().send(inquiry())  # another process renews: the cache holds token 2
+    sandbox.advance_clock(86400 + 1)  # now token 2 has expired as well
+    exchanges = []
+
+    result = client.send(redeem(), on_exchange=exchanges.append)
+
+    assert result.approved
+    assert [(e.kind, e.response_status) for e in exchanges] == [
+        ("transaction", 401),  # token 1, from the memo
+        ("transaction", 401),  # token 2, from the cache
+        ("token", 200),
+        ("transaction", 200),
+    ]
+    assert sandbox.stats()["token_requests"] == 3
 
 
 def test_invalidate_drops_only_the_refused_token(sandbox):

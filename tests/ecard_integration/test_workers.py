@@ -27,7 +27,7 @@ def unknown_redeems(sandbox, count):
         row = services.redeem(
             card_number=card, amount="5.00", pin=PIN, source=Source.KIOSK, budget_seconds=0.8
         )
-        assert row.state == State.UNKNOWN
+        assert row.state == State.UNKNOWN, (row.state, row.error_code)
         rows.append(row)
     sandbox.clear_faults()
     EcardTransaction.objects.filter(id__in=[r.id for r in rows]).update(

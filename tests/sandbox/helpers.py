@@ -122,7 +122,9 @@ class ApiClient:
         return self.request("POST", url, data=body, headers=all_headers)
 
     def load(self, card: str, amount: str, **kwargs: Any) -> requests.Response:
-        return self.post("load", {"card_number": card, "amount": amount, "currency": "USD"}, **kwargs)
+        return self.post(
+            "load", {"card_number": card, "amount": amount, "currency": "USD"}, **kwargs
+        )
 
     def redeem(
         self, card: str, amount: str, pin: str | None = None, **kwargs: Any

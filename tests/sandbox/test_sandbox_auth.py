@@ -52,7 +52,8 @@ def test_content_type_without_charset_is_accepted(api):
 
 
 @pytest.mark.parametrize(
-    "credentials", [{"client_secret": "wrong"}, {"client_id": "someone-else"}, {"client_secret": ""}]
+    "credentials",
+    [{"client_secret": "wrong"}, {"client_id": "someone-else"}, {"client_secret": ""}],
 )
 def test_bad_credentials_are_invalid_client(api, credentials):
     response = api.token_response(**credentials)
@@ -69,9 +70,18 @@ def test_bad_credentials_are_invalid_client(api, credentials):
         ('{"client_id": "sandbox-test-client", "grant_type": "client_credentials"}', None),
         ('{"client_id": 1, "client_secret": "x", "grant_type": "client_credentials"}', None),
         ('{"client_id": "a", "client_secret": "b", "grant_type": "password"}', None),
-        ('{"client_id": "a", "client_secret": "b", "grant_type": "client_credentials", "x": 1}', None),
-        ("client_id=a&client_secret=b&grant_type=client_credentials", "application/x-www-form-urlencoded"),
-        ('{"client_id": "a", "client_secret": "b", "grant_type": "client_credentials"}', "text/plain"),
+        (
+            '{"client_id": "a", "client_secret": "b", "grant_type": "client_credentials", "x": 1}',
+            None,
+        ),
+        (
+            "client_id=a&client_secret=b&grant_type=client_credentials",
+            "application/x-www-form-urlencoded",
+        ),
+        (
+            '{"client_id": "a", "client_secret": "b", "grant_type": "client_credentials"}',
+            "text/plain",
+        ),
     ],
 )
 def test_malformed_token_requests_are_invalid_request(api, body, content_type):

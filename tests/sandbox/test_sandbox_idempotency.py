@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -42,8 +43,9 @@ def test_key_order_and_whitespace_do_not_matter(api, control):
     request_id = new_id()
     body = redeem_body(pin=PIN)
     first = api.post("redeem", body=json.dumps(body), request_id=request_id)
-    reordered = {"data": {"attributes": dict(reversed(body["data"]["attributes"].items())),
-                          "type": "redeem"}}
+    reordered = {
+        "data": {"attributes": dict(reversed(body["data"]["attributes"].items())), "type": "redeem"}
+    }
     second = api.post("redeem", body=json.dumps(reordered, indent=4), request_id=request_id)
     assert second.content == first.content
     assert second.headers["X-Idempotent-Replay"] == "true"
@@ -119,7 +121,9 @@ def test_unprocessed_requests_store_nothing(api, control, failure):
         "bad_body": {"body": "{"},
         "bad_content_type": {"headers": {"Content-Type": "text/plain"}},
     }[failure]
-    refused = api.post("redeem", redeem_body()["data"]["attributes"], request_id=request_id, **kwargs)
+    refused = api.post(
+        "redeem", redeem_body()["data"]["attributes"], request_id=request_id, **kwargs
+    )
     assert 400 <= refused.status_code < 500
     response = api.redeem(CARD, "10.00", request_id=request_id)
     assert attrs(response)["response_code"] == "00"
@@ -142,15 +146,18 @@ def test_replay_until_the_window_ends_then_processed_anew(api, control):
     # ... and a different payload under that id is no longer a conflict either.
     control.advance_clock(WINDOW)
     token = api.token_response().json()["data"]["attributes"]["access_token"]
-    assert attrs(api.load(CARD, "1.00", request_id=request_id, token=token))["response_code"] == "00"
+    assert (
+        attrs(api.load(CARD, "1.00", request_id=request_id, token=token))["response_code"] == "00"
+    )
 
 
 def test_window_counts_from_when_the_outcome_was_stored(api, control):
     request_id = new_id()
-    control.set_faults([{"match": {"request_id": request_id}, "action": "delay", "seconds": 0.3}])
+    control.set_faults([{"match": {"request_id": request_id}, "action": "delay", "seconds": 1.0}])
     first = api.redeem(CARD, "10.00", request_id=request_id)
     control.clear_faults()
-    control.advance_clock(WINDOW - 0.2)  # less than the window since it was stored
+    # Past the window as counted from the request's arrival, within it from its storing.
+    control.advance_clock(WINDOW - 0.5)
     token = api.token_response().json()["data"]["attributes"]["access_token"]
     assert api.redeem(CARD, "10.00", request_id=request_id, token=token).content == first.content
 
@@ -188,6 +195,7 @@ def test_in_progress_holds_during_plain_latency_too(api, control):
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(other.redeem, CARD, "10.00", request_id=request_id)
         wait_for(lambda: control.stats()["requests"]["redeem"] == 1)
+        time.sleep(0.1)  # counted on arrival; marked in progress a moment later
         duplicate = api.redeem(CARD, "10.00", request_id=request_id)
         assert error(duplicate)["code"] == "request_in_progress"
         assert attrs(first.result(timeout=10))["response_code"] == "00"

@@ -115,7 +115,9 @@ def test_declined_redeem_51_shows_available_balance(api, control):
     assert (entry["status"], entry["response_code"], entry["amount"]) == ("declined", "51", "0.00")
 
 
-@pytest.mark.parametrize("endpoint", ["load", "redeem", "balance-inquiry", "void-load", "void-redeem"])
+@pytest.mark.parametrize(
+    "endpoint", ["load", "redeem", "balance-inquiry", "void-load", "void-redeem"]
+)
 def test_unknown_card_is_14_with_null_balance(api, endpoint):
     attributes = {"card_number": "6000000000009999"}
     if endpoint in ("load", "redeem"):
@@ -256,7 +258,11 @@ def test_void_redeem_by_request_id(api, control):
     request_id = new_id()
     redeem = api.redeem(CARD, "15.00", request_id=request_id).json()["data"]
     result = attrs(api.void("void-redeem", CARD, original_request_id=request_id))
-    assert (result["response_code"], result["amount"], result["balance"]) == ("00", "15.00", "40.00")
+    assert (result["response_code"], result["amount"], result["balance"]) == (
+        "00",
+        "15.00",
+        "40.00",
+    )
     assert result["original_transaction_id"] == redeem["id"]
     assert control.ledger()[0]["voided"] is True
 

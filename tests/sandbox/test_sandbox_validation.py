@@ -41,7 +41,17 @@ def assert_invalid(response, pointer=None, header=None, control=None):
 
 @pytest.mark.parametrize(
     "request_id",
-    [None, "", "1234567", "x" * 65, "abc def gh", "abcdefg/h", "abcdefgh#", "ab€defghij", "١٢٣٤٥٦٧٨٩"],
+    [
+        None,
+        "",
+        "1234567",
+        "x" * 65,
+        "abc def gh",
+        "abcdefg/h",
+        "abcdefgh#",
+        "ab€defghij",
+        "١٢٣٤٥٦٧٨٩",
+    ],
 )
 def test_bad_x_request_id(api, control, request_id):
     headers = {"X-Request-Id": request_id} if request_id is not None else {"X-Request-Id": None}
@@ -61,8 +71,15 @@ def test_good_x_request_ids(api, request_id):
 
 @pytest.mark.parametrize(
     "content_type",
-    [None, "text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin-1",
-     "application/jsonx", "application/vnd.api+json", "application/json; boundary=x"],
+    [
+        None,
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/json; charset=latin-1",
+        "application/jsonx",
+        "application/vnd.api+json",
+        "application/json; boundary=x",
+    ],
 )
 def test_bad_content_type(api, control, content_type):
     response = api.redeem(CARD, "10.00", headers={"Content-Type": content_type})
@@ -70,7 +87,8 @@ def test_bad_content_type(api, control, content_type):
 
 
 @pytest.mark.parametrize(
-    "content_type", ["application/json", "Application/JSON;charset=UTF-8", 'application/json; charset="utf-8"']
+    "content_type",
+    ["application/json", "Application/JSON;charset=UTF-8", 'application/json; charset="utf-8"'],
 )
 def test_good_content_types(api, content_type):
     response = api.redeem(CARD, "1.00", headers={"Content-Type": content_type})
@@ -102,10 +120,8 @@ def test_malformed_documents(api, control, body, pointer):
 
 
 def test_duplicate_keys_are_refused(api, control):
-    body = (
-        '{"data": {"type": "redeem", "attributes": {"card_number": "%s", "amount": "1.00",'
-        ' "amount": "99.00", "currency": "USD"}}}' % CARD
-    )
+    attributes = f'"card_number": "{CARD}", "amount": "1.00", "amount": "99.00", "currency": "USD"'
+    body = '{"data": {"type": "redeem", "attributes": {' + attributes + "}}}"
     assert_invalid(api.post("redeem", body=body), control=control)
 
 
@@ -194,10 +210,26 @@ def test_every_problem_is_reported(api):
             {"card_number": CARD, "original_transaction_id": "t", "original_request_id": "r" * 8},
             "original_request_id",
         ),
-        ("void-redeem", {"card_number": CARD, "original_request_id": "short"}, "original_request_id"),
-        ("void-redeem", {"card_number": CARD, "original_transaction_id": ""}, "original_transaction_id"),
-        ("void-redeem", {"card_number": CARD, "original_transaction_id": "a b"}, "original_transaction_id"),
-        ("void-redeem", {"card_number": CARD, "original_transaction_id": "t", "amount": "1.00"}, "amount"),
+        (
+            "void-redeem",
+            {"card_number": CARD, "original_request_id": "short"},
+            "original_request_id",
+        ),
+        (
+            "void-redeem",
+            {"card_number": CARD, "original_transaction_id": ""},
+            "original_transaction_id",
+        ),
+        (
+            "void-redeem",
+            {"card_number": CARD, "original_transaction_id": "a b"},
+            "original_transaction_id",
+        ),
+        (
+            "void-redeem",
+            {"card_number": CARD, "original_transaction_id": "t", "amount": "1.00"},
+            "amount",
+        ),
     ],
 )
 def test_bad_attributes_per_endpoint(api, control, endpoint, attributes, pointer):
@@ -235,12 +267,14 @@ def test_body_of_exactly_64_kib_is_read(api):
 
 def _raw_exchange(sandbox_process, request: bytes) -> bytes:
     context = ssl.create_default_context(cafile=str(sandbox_process.ca_path))
-    with socket.create_connection(("127.0.0.1", sandbox_process.port), timeout=5) as raw:
-        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-            tls.sendall(request)
-            received = b""
-            while chunk := tls.recv(65536):
-                received += chunk
+    with (
+        socket.create_connection(("127.0.0.1", sandbox_process.port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(request)
+        received = b""
+        while chunk := tls.recv(65536):
+            received += chunk
     return received
 
 

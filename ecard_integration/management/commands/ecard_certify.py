@@ -465,6 +465,8 @@ class Command(BaseCommand):
             options["void_card"] = wire.parse_card_number(void_card) if void_card else None
             if options["wrong_pin"]:
                 options["wrong_pin"] = wire.parse_pin(options["wrong_pin"])
+            for name in ("store_id", "terminal_id"):
+                wire.parse_store_or_terminal_id(options[name] or "", field=name)
             for name in ("load_amount", "redeem_amount"):
                 wire.parse_amount(str(options[name]))
             if options["declined_amount"] is not None:

@@ -1,4 +1,4 @@
-"""Seed the local sandbox with demo cards and create a demo staff login; print both."""
+"""Seed the local sandbox with demo cards, the demo menu and a demo staff login; print them."""
 
 import secrets
 import time
@@ -9,11 +9,14 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from ecard_sandbox.control import SandboxControl
-from ordering.demo import DEMO_CARDS
+from ordering.demo import DEMO_CARDS, seed_menu
 
 
 class Command(BaseCommand):
-    help = "Create demo cards on the local eCard sandbox and a demo staff user (development only)."
+    help = (
+        "Create demo cards on the local eCard sandbox, the demo menu and a demo staff user "
+        "(development only)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--wait", type=float, default=0, help="seconds to wait for the sandbox")
@@ -37,6 +40,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  {card['card_number']}  PIN {card['pin']}  balance {card['balance']:>7}  {note}"
             )
+        items = seed_menu()
+        self.stdout.write(f"Demo menu: {items} items (http://127.0.0.1:8000/)")
         self._staff_user()
 
     def _sandbox(self, wait: float) -> SandboxControl:

@@ -1,0 +1,422 @@
+"""Guest pages: menu, cart, checkout, payment with gift cards, order status.
+
+Views translate requests into service calls and back. Every page that shows an order, a card
+form or a receipt is `never_cache` (Cache-Control: no-store). Actions are POST and answer with a
+redirect (post/redirect/get), so a reload never resubmits a payment; the form's `attempt_key`
+covers a resubmission anyway.
+"""
+
+import base64
+import secrets
+from decimal import Decimal
+
+from django.contrib import messages
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from ecard_integration import crypto
+from ecard_integration.errors import InvalidInput
+from ordering import selectors, services
+from ordering.cart import Cart, CartFull
+from ordering.forms import (
+    AddToCartForm,
+    ApplyBalanceForm,
+    CartQuantityForm,
+    CheckoutForm,
+    PayForm,
+    new_attempt_key,
+)
+from ordering.models import ACTIVE_STATUSES, Order, OrderStatus
+from ordering.selectors import money
+
+OFFER_SESSION_KEY = "ordering_offer"
+ORDER_SESSION_KEY = "ordering_order"
+
+
+class SeeOther(HttpResponseRedirect):
+    status_code = 303
+
+
+def see_other(url: str) -> SeeOther:
+    return SeeOther(url)
+
+
+def first_error(form) -> str:
+    for errors in form.errors.values():
+        if errors:
+            return errors[0]
+    return "Please check what you entered."
+
+
+def session_key(request) -> str:
+    if not request.session.session_key:
+        request.session.save()
+    return request.session.session_key
+
+
+def client_ip(request) -> str:
+    return request.META.get("REMOTE_ADDR", "")
+
+
+# --- Menu and cart ------------------------------------------------------------------------------
+
+
+def _current_order(request) -> Order | None:
+    """The guest's checkout still in progress in this session, if any."""
+    saved = request.session.get(ORDER_SESSION_KEY)
+    if not isinstance(saved, dict):
+        return None
+    order = selectors.order_for_guest(saved.get("number", ""), saved.get("token", ""))
+    return order if order and order.status in ACTIVE_STATUSES else None
+
+
+@never_cache
+@require_GET
+def menu(request):
+    return render(
+        request,
+        "ordering/menu.html",
+        {"categories": selectors.menu_categories(), "cart": Cart(request.session)},
+    )
+
+
+@never_cache
+@require_POST
+def cart_add(request):
+    form = AddToCartForm(request.POST)
+    cart = Cart(request.session)
+    error = ""
+    notice = ""
+    if not form.is_valid():
+        error = first_error(form)
+    else:
+        item = selectors.items_by_id([form.cleaned_data["item"]]).get(form.cleaned_data["item"])
+        if item is None:
+            error = "That item is not on the menu."
+        else:
+            try:
+                quantity = cart.add(item, form.cleaned_data["quantity"])
+            except CartFull:
+                error = "Your cart is full. Check out, or remove an item first."
+            else:
+                notice = f"Added to your cart: {item.name} (now {quantity})."
+    if request.htmx:
+        return render(
+            request,
+            "ordering/_cart_status.html",
+            {"cart": cart, "notice": notice, "error": error},
+        )
+    if error:
+        messages.error(request, error)
+        return render(
+            request,
+            "ordering/menu.html",
+            {"categories": selectors.menu_categories(), "cart": cart},
+            status=400,
+        )
+    messages.success(request, notice)
+    return see_other(reverse("ordering:menu"))
+
+
+def _render_cart(request, *, checkout_form=None, problems=(), status=200):
+    cart = Cart(request.session)
+    lines = cart.lines()
+    total = cart.total()
+    if checkout_form is None:
+        checkout_form = CheckoutForm(initial={"expected_total": f"{total:.2f}"})
+    else:
+        # The total the guest sees now is what they confirm next.
+        checkout_form.data = checkout_form.data.copy()
+        checkout_form.data["expected_total"] = f"{total:.2f}"
+    return render(
+        request,
+        "ordering/cart.html",
+        {
+            "cart": cart,
+            "lines": lines,
+            "total": total,
+            "orderable": any(line.item for line in lines),
+            "checkout_form": checkout_form,
+            "problems": problems,
+            "current_order": _current_order(request),
+        },
+        status=status,
+    )
+
+
+@never_cache
+@require_GET
+def cart_view(request):
+    return _render_cart(request)
+
+
+@never_cache
+@require_POST
+def cart_update(request, item_id):
+    form = CartQuantityForm(request.POST)
+    cart = Cart(request.session)
+    if not form.is_valid():
+        messages.error(request, first_error(form))
+        return _render_cart(request, status=400)
+    if not cart.set_quantity(int(item_id), form.cleaned_data["quantity"]):
+        messages.error(request, "That item is not in your cart.")
+        return _render_cart(request, status=400)
+    messages.success(request, "Quantity updated.")
+    return see_other(reverse("ordering:cart"))
+
+
+@never_cache
+@require_POST
+def cart_remove(request, item_id):
+    if not Cart(request.session).remove(int(item_id)):
+        messages.error(request, "That item is not in your cart.")
+        return _render_cart(request, status=400)
+    messages.success(request, "Item removed from your cart.")
+    return see_other(reverse("ordering:cart"))
+
+
+@never_cache
+@require_POST
+def checkout(request):
+    form = CheckoutForm(request.POST)
+    cart = Cart(request.session)
+    if not form.is_valid():
+        return _render_cart(request, checkout_form=form, status=400)
+    try:
+        order = services.start_checkout(
+            entries=cart.entries(),
+            expected_total=form.cleaned_data["expected_total"],
+            guest_name=form.cleaned_data["guest_name"],
+            guest_email=form.cleaned_data["guest_email"],
+        )
+    except services.CartChanged as exc:
+        cart.accept_catalog()
+        return _render_cart(request, checkout_form=form, problems=exc.problems, status=409)
+    except services.OrderingError as exc:
+        return _render_cart(request, checkout_form=form, problems=[exc.message], status=400)
+    cart.clear()
+    request.session[ORDER_SESSION_KEY] = {"number": order.number, "token": order.access_token}
+    return see_other(order_url(order))
+
+
+# --- The order and its payment ------------------------------------------------------------------
+
+
+def order_url(order: Order) -> str:
+    return reverse("ordering:order", args=[order.number, order.access_token])
+
+
+def _guest_order(number: str, token: str) -> Order:
+    order = selectors.order_for_guest(number, token)
+    if order is None:
+        raise Http404("No such order")
+    return order
+
+
+def _refresh(request, order: Order) -> Order:
+    """Bring the order up to date; tell the guest when a pending payment did not go through."""
+    if order.status not in ACTIVE_STATUSES:
+        return order
+    before = order.status
+    if services.is_expired(order):
+        services.abandon_order(order)
+        return Order.objects.get(id=order.id)
+    order = services.refresh_pending(order)
+    if before in (OrderStatus.PAYING, OrderStatus.PAYMENT_PENDING) and order.status in (
+        OrderStatus.OPEN,
+        OrderStatus.CANCELLED,
+    ):
+        last = order.tenders.select_related("transaction").order_by("-id").first()
+        if last is not None and not last.counts:
+            messages.warning(request, services.outcome_for(order, last).message)
+    return order
+
+
+def _offer(request, order: Order) -> dict | None:
+    offer = request.session.get(OFFER_SESSION_KEY)
+    if isinstance(offer, dict) and offer.get("order") == order.number:
+        return offer
+    return None
+
+
+def _order_context(request, order: Order, *, pay_form=None, apply_form=None) -> dict:
+    due = selectors.amount_due(order)
+    offer = _offer(request, order) if order.status == OrderStatus.OPEN else None
+    if offer:
+        offer = {**offer, "amount": min(money(Decimal(offer["amount"])), due)}
+    return {
+        "order": order,
+        "lines": list(order.lines.all()),
+        "tenders": selectors.shown_tenders(order),
+        "paid_tenders": list(selectors.counting_tenders(order).select_related("transaction")),
+        "due": due,
+        "paid": selectors.amount_paid(order),
+        "pay_form": pay_form or PayForm(initial={"attempt_key": new_attempt_key()}),
+        "apply_form": apply_form
+        or (ApplyBalanceForm(initial={"attempt_key": new_attempt_key(), "offer": offer["id"]})
+            if offer
+            else None),
+        "offer": offer,
+        "confirming": order.status in (OrderStatus.PAYING, OrderStatus.PAYMENT_PENDING),
+        "attention": order.tenders.filter(
+            released_at__isnull=True, status="needs_attention"
+        ).exists(),
+    }
+
+
+def _render_order(request, order, *, status=200, **forms):
+    return render(request, "ordering/order.html", _order_context(request, order, **forms), status=status)
+
+
+@never_cache
+@require_GET
+def order(request, number, token):
+    order = _refresh(request, _guest_order(number, token))
+    return _render_order(request, order)
+
+
+@never_cache
+@require_GET
+def order_status(request, number, token):
+    """Polled by htmx while a payment is being confirmed; sends the page on when it is settled."""
+    order = _refresh(request, _guest_order(number, token))
+    if order.status in (OrderStatus.PAYING, OrderStatus.PAYMENT_PENDING):
+        return render(request, "ordering/_order_status.html", _order_context(request, order))
+    if request.htmx:
+        return HttpResponseClientRedirect(order_url(order))
+    return see_other(order_url(order))
+
+
+def _after_payment(request, order: Order, outcome: services.PaymentOutcome, card_number: str):
+    if outcome.kind == "insufficient":
+        request.session[OFFER_SESSION_KEY] = {
+            "id": secrets.token_urlsafe(16),
+            "order": order.number,
+            # The card number (never the PIN), encrypted, to use its balance after a new PIN.
+            "card": base64.b64encode(crypto.encrypt_text(card_number)).decode(),
+            "last4": card_number[-4:],
+            "amount": str(outcome.available_balance),
+        }
+        messages.warning(request, outcome.message)
+    else:
+        if outcome.kind not in ("declined",):
+            request.session.pop(OFFER_SESSION_KEY, None)
+        if outcome.kind in ("declined", "failed", "cancelled"):
+            messages.error(request, outcome.message)
+        elif outcome.kind in ("partial", "in_progress"):
+            messages.info(request, outcome.message)
+    return see_other(order_url(order))
+
+
+def _payment_refused(request, order, exc: services.OrderingError, form_name: str, form):
+    """Nothing was sent: show why, on the form when the guest can fix it."""
+    if not isinstance(exc, services.CheckoutClosed | services.PaymentInProgress):
+        field = exc.field if exc.field in form.fields else None
+        form.add_error(field, exc.message)
+        status = 429 if isinstance(exc, services.PinThrottled) else 400
+        return _render_order(request, order, status=status, **{form_name: form})
+    messages.error(request, exc.message)
+    return see_other(order_url(order))
+
+
+@never_cache
+@require_POST
+def order_pay(request, number, token):
+    order = _guest_order(number, token)
+    form = PayForm(request.POST)
+    if not form.is_valid():
+        return _render_order(request, order, status=400, pay_form=form)
+    data = form.cleaned_data
+    try:
+        outcome = services.pay_with_card(
+            order=order,
+            card_number=data["card_number"],
+            pin=data["pin"],
+            amount=data["amount"],
+            attempt_key=data["attempt_key"],
+            session_key=session_key(request),
+            ip=client_ip(request),
+        )
+    except InvalidInput as exc:
+        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        return _render_order(request, order, status=400, pay_form=form)
+    except services.OrderingError as exc:
+        return _payment_refused(request, order, exc, "pay_form", form)
+    return _after_payment(request, order, outcome, data["card_number"])
+
+
+@never_cache
+@require_POST
+def order_apply_balance(request, number, token):
+    order = _guest_order(number, token)
+    form = ApplyBalanceForm(request.POST)
+    offer = _offer(request, order)
+    if offer is None or form.data.get("offer") != offer["id"]:
+        messages.error(request, "Please enter the card again.")
+        return see_other(order_url(order))
+    if not form.is_valid():
+        return _render_order(request, order, status=400, apply_form=form)
+    card_number = crypto.decrypt_text(base64.b64decode(offer["card"]))
+    amount = min(money(Decimal(offer["amount"])), selectors.amount_due(order))
+    try:
+        outcome = services.pay_with_card(
+            order=order,
+            card_number=card_number,
+            pin=form.cleaned_data["pin"],
+            amount=amount if amount > 0 else None,
+            attempt_key=form.cleaned_data["attempt_key"],
+            session_key=session_key(request),
+            ip=client_ip(request),
+        )
+    except InvalidInput as exc:
+        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        return _render_order(request, order, status=400, apply_form=form)
+    except services.OrderingError as exc:
+        return _payment_refused(request, order, exc, "apply_form", form)
+    return _after_payment(request, order, outcome, card_number)
+
+
+@never_cache
+@require_POST
+def order_remove_tender(request, number, token, tender_id):
+    order = _guest_order(number, token)
+    try:
+        tender = services.remove_tender(order=order, tender_id=int(tender_id))
+    except services.OrderingError as exc:
+        messages.error(request, exc.message)
+        return see_other(order_url(order))
+    if tender.status == "voided":
+        messages.success(
+            request, f"The ${tender.amount} from card {tender.card_masked} was returned to the card."
+        )
+    else:
+        messages.success(
+            request,
+            f"Card {tender.card_masked} was removed. Its ${tender.amount} is being returned "
+            "to the card.",
+        )
+    return see_other(order_url(order))
+
+
+@never_cache
+@require_POST
+def order_cancel(request, number, token):
+    order = _guest_order(number, token)
+    try:
+        services.cancel_order(order=order)
+    except services.OrderingError as exc:
+        messages.error(request, exc.message)
+        return see_other(order_url(order))
+    request.session.pop(OFFER_SESSION_KEY, None)
+    Cart(request.session).restore(order)
+    messages.success(
+        request,
+        "Your order was cancelled. Nothing is charged to your cards: "
+        "any amount already taken is returned to them.",
+    )
+    return see_other(order_url(order))
+
