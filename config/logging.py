@@ -9,8 +9,9 @@ import logging
 import re
 import threading
 
-# Runs of 12-19 ASCII digits, optionally grouped by single spaces or dashes, not inside a longer run.
-CARD_NUMBER = re.compile(r"(?<![0-9])(?:[0-9][ -]?){11,18}[0-9](?![0-9])")
+# Runs of 12-19 ASCII digits, optionally grouped by single spaces or dashes, standing alone: not
+# inside a longer run, an identifier (`gc-…` request ids are hex) or a decimal (`0.0123…s`).
+CARD_NUMBER = re.compile(r"(?<![0-9A-Za-z_.-])(?:[0-9][ -]?){11,18}[0-9](?![0-9A-Za-z_])")
 # key=value / "key": "value" pairs whose value is secret, whatever the quoting.
 SECRET_PAIR = re.compile(
     r"""(?ix)

@@ -197,6 +197,10 @@ ECARD_REPLAY_SAFETY_MARGIN_SECONDS = env.int("ECARD_REPLAY_SAFETY_MARGIN_SECONDS
 # How long a guest-facing call may take in all, retries included, before it is left to reconciliation.
 ECARD_GUEST_BUDGET_SECONDS = env.float("ECARD_GUEST_BUDGET_SECONDS", 8.0)
 ECARD_STAFF_BUDGET_SECONDS = env.float("ECARD_STAFF_BUDGET_SECONDS", 20.0)
+# Test cards for `manage.py ecard_certify` against eCard's sandbox (options override them).
+ECARD_CERTIFICATION_CARD = env.str("ECARD_CERTIFICATION_CARD", default="")
+ECARD_CERTIFICATION_PIN = env.str("ECARD_CERTIFICATION_PIN", default="")
+ECARD_CERTIFICATION_VOID_CARD = env.str("ECARD_CERTIFICATION_VOID_CARD", default="")
 # The local sandbox's control API, for seeding demo cards and for tests. Empty on real eCard.
 ECARD_SANDBOX_CONTROL_KEY = env.str("ECARD_SANDBOX_CONTROL_KEY", default="")
 

@@ -76,7 +76,9 @@ class TenderInline(ReadOnlyInline):
     def transaction_link(self, tender):
         if tender.transaction_id is None:
             return "—"
-        url = reverse("admin:ecard_integration_ecardtransaction_change", args=[tender.transaction_id])
+        url = reverse(
+            "admin:ecard_integration_ecardtransaction_change", args=[tender.transaction_id]
+        )
         return format_html('<a href="{}">{}</a>', url, tender.transaction)
 
     @admin.display(description="approval code")
@@ -112,9 +114,7 @@ class OrderAdmin(admin.ModelAdmin):
     inlines = [OrderLineInline, TenderInline]
 
     def get_search_results(self, request, queryset, search_term):
-        queryset, may_have_duplicates = super().get_search_results(
-            request, queryset, search_term
-        )
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         term = search_term.strip()
         # The last four digits of a card find the orders it paid.
         if term.isascii() and term.isdigit() and len(term) == 4:
@@ -125,20 +125,23 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.display(description="eCard transactions (redeems and voids)")
     def transactions(self, order):
         rows = selectors.order_transactions(order)
-        return format_html_join(
-            "\n",
-            '<div><a href="{}">{}</a> · {} · {} · {}</div>',
-            (
+        return (
+            format_html_join(
+                "\n",
+                '<div><a href="{}">{}</a> · {} · {} · {}</div>',
                 (
-                    reverse("admin:ecard_integration_ecardtransaction_change", args=[row.id]),
-                    row.get_kind_display(),
-                    row.card_masked,
-                    row.amount if row.amount is not None else "",
-                    row.get_state_display(),
-                )
-                for row in rows
-            ),
-        ) or "—"
+                    (
+                        reverse("admin:ecard_integration_ecardtransaction_change", args=[row.id]),
+                        row.get_kind_display(),
+                        row.card_masked,
+                        row.amount if row.amount is not None else "",
+                        row.get_state_display(),
+                    )
+                    for row in rows
+                ),
+            )
+            or "—"
+        )
 
     def has_add_permission(self, request):
         return False

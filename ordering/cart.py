@@ -15,7 +15,7 @@ from ordering.services import CartEntry
 SESSION_KEY = "ordering_cart"
 
 
-class CartFull(Exception):
+class CartFullError(Exception):
     """The cart holds as many different items as an order may have."""
 
 
@@ -60,7 +60,7 @@ class Cart:
         """Add to a line (capped at the most a line may hold); returns the line's quantity."""
         key = str(item.id)
         if key not in self.data and len(self.data) >= MAX_CART_LINES:
-            raise CartFull
+            raise CartFullError
         current = int(self.data.get(key, {}).get("quantity", 0))
         new = min(MAX_LINE_QUANTITY, current + quantity)
         self.data[key] = {"quantity": new, "price": str(money(item.price))}

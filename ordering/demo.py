@@ -22,7 +22,11 @@ DEMO_CARDS = [
 ]
 
 # The demo menu: (category, [(name, description, price), ...]), in menu order.
-DEMO_STORE = {"name": "Main Street café", "ecard_store_id": "store-001", "online_terminal_id": "web-01"}
+DEMO_STORE = {
+    "name": "Main Street café",
+    "ecard_store_id": "store-001",
+    "online_terminal_id": "web-01",
+}
 DEMO_MENU = [
     (
         "Coffee",

@@ -81,6 +81,16 @@ class OrderStatus(models.TextChoices):
 ACTIVE_STATUSES = [OrderStatus.OPEN, OrderStatus.PAYING, OrderStatus.PAYMENT_PENDING]
 
 
+# What guests read about their order's status (the choices' labels are for staff).
+GUEST_STATUS_LABELS = {
+    OrderStatus.OPEN: "Waiting for payment",
+    OrderStatus.PAYING: "Payment in progress",
+    OrderStatus.PAID: "Paid",
+    OrderStatus.PAYMENT_PENDING: "Confirming your payment",
+    OrderStatus.CANCELLED: "Cancelled",
+}
+
+
 class CancelReason(models.TextChoices):
     GUEST = "guest", "Cancelled by the guest"
     ABANDONED = "abandoned", "Abandoned (checkout timed out)"
@@ -112,6 +122,10 @@ class Order(models.Model):
 
     def __str__(self):
         return f"Order {self.number}"
+
+    @property
+    def guest_status(self) -> str:
+        return GUEST_STATUS_LABELS[self.status]
 
 
 class OrderLine(models.Model):

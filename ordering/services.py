@@ -77,9 +77,7 @@ DECLINE_MESSAGES = {
 DECLINED_OTHER = "This card was declined. Please use another card."
 NO_BALANCE = "This card has no balance left. Please use another card."
 NOT_CHARGED = "This payment did not go through, and your card was not charged. Please try again."
-CARD_BUSY = (
-    "This card is being used for another payment right now. Wait a moment and try again."
-)
+CARD_BUSY = "This card is being used for another payment right now. Wait a moment and try again."
 PAYMENT_IN_PROGRESS = "A payment for this order is already being processed. Please wait."
 CONFIRMING = "We are confirming your payment with the card service. This page updates by itself."
 ATTENTION = (
@@ -97,7 +95,7 @@ class OrderingError(Exception):
         self.field = field
 
 
-class CartChanged(OrderingError):
+class CartChangedError(OrderingError):
     """The catalog changed since the guest saw the cart: `problems` lists what, in sentences."""
 
     def __init__(self, problems: list[str]):
@@ -105,15 +103,15 @@ class CartChanged(OrderingError):
         self.problems = problems
 
 
-class CheckoutClosed(OrderingError):
+class CheckoutClosedError(OrderingError):
     """The order can no longer be paid (paid, cancelled, or the checkout timed out)."""
 
 
-class PaymentInProgress(OrderingError):
+class PaymentInProgressError(OrderingError):
     """Another payment on the order (or this card) is still being processed."""
 
 
-class PinThrottled(OrderingError):
+class PinThrottledError(OrderingError):
     """Too many failed PIN attempts for this card, session or address: nothing was sent."""
 
 
@@ -183,7 +181,7 @@ def start_checkout(
 ) -> Order:
     """Turn a cart into an open order, at the catalog's prices now.
 
-    Raises `CartChanged` when an item is gone or repriced, or the total is not the one the guest
+    Raises `CartChangedError` when an item is gone or repriced, or the total is not the one the guest
     saw: nothing is ever charged at a price the guest was not shown.
     """
     if not entries:
@@ -195,11 +193,13 @@ def start_checkout(
             raise OrderingError(f"Choose a quantity from 1 to {MAX_LINE_QUANTITY}.")
     problems = check_cart(entries)
     items = selectors.items_by_id(entry.item_id for entry in entries)
-    total = money(sum((items[e.item_id].price * e.quantity for e in entries if e.item_id in items), 0))
+    total = money(
+        sum((items[e.item_id].price * e.quantity for e in entries if e.item_id in items), 0)
+    )
     if not problems and total != money(expected_total):
         problems.append(f"Your order total is now ${total}. Please check your cart.")
     if problems:
-        raise CartChanged(problems)
+        raise CartChangedError(problems)
     if total > MAX_ORDER_TOTAL:
         raise OrderingError(f"An order can be at most ${MAX_ORDER_TOTAL}.")
     store = store or online_store()
@@ -270,17 +270,14 @@ def pay_with_card(
     """Pay (part of) an order with one gift card and its PIN: one `redeem`.
 
     `amount` None pays everything still due. Raises `InvalidInput` for bad input,
-    `PinThrottled`, `PaymentInProgress`, `CheckoutClosed` or `OrderingError` when nothing was
+    `PinThrottledError`, `PaymentInProgressError`, `CheckoutClosedError` or `OrderingError` when nothing was
     sent; otherwise returns the outcome. Call it outside any transaction.
     """
     card_number = wire.parse_card_number(card_number)
     if not pin:
         raise InvalidInput("Enter the card's PIN.", field="pin")
     pin = wire.parse_pin(pin)
-    if amount is not None and amount != "":
-        amount = wire.parse_amount(amount)
-    else:
-        amount = None
+    amount = None if amount is None or amount == "" else wire.parse_amount(amount)
     attempt_key = parse_attempt_key(attempt_key)
     card_hash = crypto.card_hash(card_number)
 
@@ -288,7 +285,7 @@ def pay_with_card(
     if existing is not None:
         return _resubmitted(order, existing, card_hash)
     if throttle.check(card_hash, session_key, ip):
-        raise PinThrottled(throttle.BLOCKED_MESSAGE)
+        raise PinThrottledError(throttle.BLOCKED_MESSAGE)
 
     guard_seconds = (
         settings.ECARD_GUEST_BUDGET_SECONDS
@@ -298,10 +295,10 @@ def pay_with_card(
     )
     with throttle.card_guard(card_hash, seconds=guard_seconds) as acquired:
         if not acquired:
-            raise PaymentInProgress(CARD_BUSY)
+            raise PaymentInProgressError(CARD_BUSY)
         # Again, holding the card: a parallel attempt may have just failed.
         if throttle.check(card_hash, session_key, ip):
-            raise PinThrottled(throttle.BLOCKED_MESSAGE)
+            raise PinThrottledError(throttle.BLOCKED_MESSAGE)
         tender, created = _reserve_tender(
             order,
             card_hash=card_hash,
@@ -335,7 +332,7 @@ def _reserve_tender(
     Returns the tender and whether it is new (False: the same form won a race to make it)."""
     if is_expired(order):
         abandon_order(order)
-        raise CheckoutClosed(
+        raise CheckoutClosedError(
             "This checkout has expired. Any payment on it is being returned. "
             "Please start a new order."
         )
@@ -350,7 +347,7 @@ def _reserve_tender(
                 raise _not_payable(locked)
             due = selectors.amount_due(locked)
             if due <= 0:
-                raise CheckoutClosed("This order is already paid.")
+                raise CheckoutClosedError("This order is already paid.")
             if amount is None:
                 amount = due
             elif amount > due:
@@ -371,17 +368,17 @@ def _reserve_tender(
         existing = Tender.objects.filter(attempt_key=attempt_key).first()
         if existing is not None:
             return existing, False
-        raise PaymentInProgress(PAYMENT_IN_PROGRESS) from None
+        raise PaymentInProgressError(PAYMENT_IN_PROGRESS) from None
 
 
 def _not_payable(order: Order) -> OrderingError:
     if order.status == OrderStatus.PAID:
-        return CheckoutClosed("This order is already paid.")
+        return CheckoutClosedError("This order is already paid.")
     if order.status == OrderStatus.CANCELLED:
-        return CheckoutClosed("This order was cancelled. Please start a new order.")
+        return CheckoutClosedError("This order was cancelled. Please start a new order.")
     if order.status == OrderStatus.PAYMENT_PENDING:
-        return PaymentInProgress(CONFIRMING)
-    return PaymentInProgress(PAYMENT_IN_PROGRESS)
+        return PaymentInProgressError(CONFIRMING)
+    return PaymentInProgressError(PAYMENT_IN_PROGRESS)
 
 
 def _send_redeem(
@@ -401,7 +398,7 @@ def _send_redeem(
         )
     except ecard_services.CardBusyError:
         _fail_unsent(tender)
-        raise PaymentInProgress(CARD_BUSY) from None
+        raise PaymentInProgressError(CARD_BUSY) from None
     except InvalidInput:
         _fail_unsent(tender)
         raise
@@ -453,9 +450,9 @@ def _mirror(tender: Tender) -> None:
             _link(tender, row)
         elif tender.status == TenderStatus.PENDING and _stale(tender):
             # No row long after the request began: it died before writing it. Nothing was sent.
-            Tender.objects.filter(id=tender.id, status=TenderStatus.PENDING, transaction=None).update(
-                status=TenderStatus.FAILED
-            )
+            Tender.objects.filter(
+                id=tender.id, status=TenderStatus.PENDING, transaction=None
+            ).update(status=TenderStatus.FAILED)
             tender.refresh_from_db()
         return
     row = EcardTransaction.objects.only("state", "caller_intent").get(id=tender.transaction_id)
@@ -671,14 +668,11 @@ def abandon_order(order: Order) -> bool:
     claimable = Q(status__in=[OrderStatus.OPEN, OrderStatus.PAYMENT_PENDING]) | Q(
         status=OrderStatus.PAYING, updated_at__lt=ecard_services.db_now_plus(-busy_for)
     )
-    cancelled = (
-        Order.objects.filter(claimable, id=order.id)
-        .update(
-            status=OrderStatus.CANCELLED,
-            cancel_reason=CancelReason.ABANDONED,
-            cancelled_at=Now(),
-            updated_at=Now(),
-        )
+    cancelled = Order.objects.filter(claimable, id=order.id).update(
+        status=OrderStatus.CANCELLED,
+        cancel_reason=CancelReason.ABANDONED,
+        cancelled_at=Now(),
+        updated_at=Now(),
     )
     if cancelled:
         logger.info("order %s abandoned: giving its payments up", order.number)

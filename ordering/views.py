@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from django.contrib import messages
 from django.http import Http404, HttpResponseRedirect
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -21,7 +21,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from ecard_integration import crypto
 from ecard_integration.errors import InvalidInput
 from ordering import selectors, services
-from ordering.cart import Cart, CartFull
+from ordering.cart import Cart, CartFullError
 from ordering.forms import (
     AddToCartForm,
     ApplyBalanceForm,
@@ -100,7 +100,7 @@ def cart_add(request):
         else:
             try:
                 quantity = cart.add(item, form.cleaned_data["quantity"])
-            except CartFull:
+            except CartFullError:
                 error = "Your cart is full. Check out, or remove an item first."
             else:
                 notice = f"Added to your cart: {item.name} (now {quantity})."
@@ -193,7 +193,7 @@ def checkout(request):
             guest_name=form.cleaned_data["guest_name"],
             guest_email=form.cleaned_data["guest_email"],
         )
-    except services.CartChanged as exc:
+    except services.CartChangedError as exc:
         cart.accept_catalog()
         return _render_cart(request, checkout_form=form, problems=exc.problems, status=409)
     except services.OrderingError as exc:
@@ -257,9 +257,11 @@ def _order_context(request, order: Order, *, pay_form=None, apply_form=None) -> 
         "paid": selectors.amount_paid(order),
         "pay_form": pay_form or PayForm(initial={"attempt_key": new_attempt_key()}),
         "apply_form": apply_form
-        or (ApplyBalanceForm(initial={"attempt_key": new_attempt_key(), "offer": offer["id"]})
+        or (
+            ApplyBalanceForm(initial={"attempt_key": new_attempt_key(), "offer": offer["id"]})
             if offer
-            else None),
+            else None
+        ),
         "offer": offer,
         "confirming": order.status in (OrderStatus.PAYING, OrderStatus.PAYMENT_PENDING),
         "attention": order.tenders.filter(
@@ -269,7 +271,9 @@ def _order_context(request, order: Order, *, pay_form=None, apply_form=None) -> 
 
 
 def _render_order(request, order, *, status=200, **forms):
-    return render(request, "ordering/order.html", _order_context(request, order, **forms), status=status)
+    return render(
+        request, "ordering/order.html", _order_context(request, order, **forms), status=status
+    )
 
 
 @never_cache
@@ -314,10 +318,10 @@ def _after_payment(request, order: Order, outcome: services.PaymentOutcome, card
 
 def _payment_refused(request, order, exc: services.OrderingError, form_name: str, form):
     """Nothing was sent: show why, on the form when the guest can fix it."""
-    if not isinstance(exc, services.CheckoutClosed | services.PaymentInProgress):
+    if not isinstance(exc, services.CheckoutClosedError | services.PaymentInProgressError):
         field = exc.field if exc.field in form.fields else None
         form.add_error(field, exc.message)
-        status = 429 if isinstance(exc, services.PinThrottled) else 400
+        status = 429 if isinstance(exc, services.PinThrottledError) else 400
         return _render_order(request, order, status=status, **{form_name: form})
     messages.error(request, exc.message)
     return see_other(order_url(order))
@@ -391,7 +395,8 @@ def order_remove_tender(request, number, token, tender_id):
         return see_other(order_url(order))
     if tender.status == "voided":
         messages.success(
-            request, f"The ${tender.amount} from card {tender.card_masked} was returned to the card."
+            request,
+            f"The ${tender.amount} from card {tender.card_masked} was returned to the card.",
         )
     else:
         messages.success(
@@ -419,4 +424,3 @@ def order_cancel(request, number, token):
         "any amount already taken is returned to them.",
     )
     return see_other(order_url(order))
-

@@ -84,3 +84,12 @@ def test_grouped_card_numbers_are_masked_too():
 
 def test_mask_card_number():
     assert mask_card_number(CARD) == "•••• 0123"
+
+
+def test_identifiers_and_decimals_are_left_alone():
+    request_id = "gc-a1234567890123456789012345678b"
+    assert redact_text(f"replay {request_id} ok") == f"replay {request_id} ok"
+    assert redact_text("succeeded in 0.0168581459965s") == "succeeded in 0.0168581459965s"
+    assert redact_text("gc-123456789012345678") == "gc-123456789012345678"
+    assert CARD not in redact_text(f"card_number={CARD}")
+    assert CARD not in redact_text(f'"{CARD}"')

@@ -36,15 +36,20 @@ def new_card(sandbox):
     return make
 
 
-def order_in_browser(page, live_server, lines, *, email="ada@example.com") -> Order:
-    """Add `lines` ([(item name, quantity)]) to the cart, check out, land on the payment page."""
+def order_in_browser(page, live_server, lines, *, email="ada@example.com", shots="") -> Order:
+    """Add `lines` ([(item name, quantity)]) to the cart, check out, land on the payment page.
+    With `shots`, screenshots of the menu and the cart are saved under that name."""
     page.goto(live_server.url + "/")
     for name, quantity in lines:
         item = page.locator("li.item", has=page.get_by_role("heading", name=name, exact=True))
         item.get_by_label("Quantity").fill(str(quantity))
         item.get_by_role("button", name="Add").click()
         expect(page.locator("#cart-feedback")).to_contain_text(f"Added to your cart: {name}")
+    if shots:
+        screenshot(page, shots, "menu")
     page.get_by_role("link", name=re.compile("^Cart")).click()
+    if shots:
+        screenshot(page, shots, "cart")
     page.get_by_label("Your name").fill("Ada")
     page.get_by_label("Email for your receipt (optional)").fill(email)
     page.get_by_role("button", name=re.compile("Continue to payment")).click()
@@ -74,7 +79,9 @@ def voids(sandbox):
 
 def test_pay_exactly_with_one_card(page, live_server, sandbox, menu, new_card, mailoutbox):
     card = new_card("50.00")
-    order = order_in_browser(page, live_server, [("Latte", 2), ("Croissant", 1)])  # 12.25
+    order = order_in_browser(
+        page, live_server, [("Latte", 2), ("Croissant", 1)], shots="pay_exactly"
+    )  # 12.25
     screenshot(page, "pay_exactly", "payment-form")
 
     pay_in_browser(page, card)
@@ -134,7 +141,9 @@ def test_removing_a_tender_voids_it(page, live_server, sandbox, menu, new_card):
     expect(page.locator("#amount-due")).to_have_text("$22.00")
     assert sandbox.card(card)["balance"] == "20.00"
 
-    page.get_by_role("button", name=re.compile(f"Remove the payment from card .*{card[-4:]}")).click()
+    page.get_by_role(
+        "button", name=re.compile(f"Remove the payment from card .*{card[-4:]}")
+    ).click()
 
     expect(page.get_by_role("status").first).to_contain_text("was returned to the card")
     expect(page.locator("#amount-due")).to_have_text("$32.00")
@@ -244,9 +253,7 @@ def test_a_double_submit_redeems_once(page, live_server, sandbox, menu, new_card
 
     # Back to the filled form and submit again: refused, not charged.
     page.go_back()
-    page.goto(
-        live_server.url + f"/orders/{order.number}/{order.access_token}/", wait_until="load"
-    )
+    page.goto(live_server.url + f"/orders/{order.number}/{order.access_token}/", wait_until="load")
     expect(page.locator("#pay-form")).to_have_count(0)
     assert len(redeems(sandbox)) == 1
     assert sandbox.card(card)["balance"] == "45.50"

@@ -10,10 +10,10 @@ import pytest
 from django.db import connection
 from django.db.models.functions import Now
 
-from ecard_integration import reconciliation
+from ecard_integration import crypto, reconciliation
 from ecard_integration.errors import InvalidInput
 from ecard_integration.models import CallerIntent, EcardTransaction, Kind, Source, State
-from ordering import services
+from ordering import services, throttle
 from ordering.models import CancelReason, Order, OrderStatus, Tender, TenderStatus
 from tests.ordering.conftest import (
     PIN,
@@ -211,7 +211,7 @@ def test_a_second_form_after_payment_never_overpays(sandbox, items, new_card):
     order = make_order([(items["latte"], 2)])
     card = new_card("50.00")
     assert pay(order, card).kind == "paid"
-    with pytest.raises(services.CheckoutClosed):
+    with pytest.raises(services.CheckoutClosedError):
         pay(order, card)
     assert len(redeems(sandbox.ledger())) == 1
 
@@ -241,7 +241,7 @@ def test_two_tabs_paying_at_once_redeem_once(sandbox, items, new_card, settings)
     for thread in threads:
         thread.join(30)
 
-    assert sorted(results) == ["PaymentInProgress", "paid"]
+    assert sorted(results) == ["PaymentInProgressError", "paid"]
     assert len(redeems(sandbox.ledger())) == 1
     order.refresh_from_db()
     assert order.status == OrderStatus.PAID
@@ -354,14 +354,14 @@ def test_cancelling_voids_every_approved_tender(sandbox, items, new_card):
     assert len(approved(sandbox.ledger(), "void-redeem")) == 2
     assert [sandbox.card(c)["balance"] for c in cards] == ["10.00", "10.00"]
     assert set(order.tenders.values_list("status", flat=True)) == {TenderStatus.VOIDED}
-    with pytest.raises(services.CheckoutClosed):
+    with pytest.raises(services.CheckoutClosedError):
         pay(order, cards[0])
 
 
 def test_a_paid_order_cannot_be_cancelled(sandbox, items, new_card):
     order = make_order([(items["latte"], 1)])
     assert pay(order, new_card("10.00")).kind == "paid"
-    with pytest.raises(services.CheckoutClosed):
+    with pytest.raises(services.CheckoutClosedError):
         services.cancel_order(order=order)
     assert approved(sandbox.ledger(), "void-redeem") == []
 
@@ -396,7 +396,7 @@ def test_an_expired_checkout_cannot_be_paid(sandbox, items, new_card, settings):
     settings.ORDER_CHECKOUT_TIMEOUT_SECONDS = 60
     order = make_order([(items["latte"], 1)])
     Order.objects.filter(id=order.id).update(created_at=Now() - timedelta(seconds=61))
-    with pytest.raises(services.CheckoutClosed):
+    with pytest.raises(services.CheckoutClosedError):
         pay(order, new_card("10.00"))
     assert sandbox.ledger() == []
     order.refresh_from_db()
@@ -423,7 +423,7 @@ def test_an_unknown_outcome_confirms_then_resolves_to_paid(sandbox, items, new_c
     order.refresh_from_db()
     assert order.status == OrderStatus.PAYMENT_PENDING
     assert order.tenders.get().status == TenderStatus.UNKNOWN
-    with pytest.raises(services.PaymentInProgress):  # no second card while it is unknown
+    with pytest.raises(services.PaymentInProgressError):  # no second card while it is unknown
         pay(order, new_card("50.00"))
 
     make_due(order)
@@ -496,12 +496,11 @@ def test_the_sweep_completes_a_confirmed_payment_the_guest_left(
 def test_a_busy_card_is_not_sent_twice(sandbox, items, new_card):
     order = make_order([(items["latte"], 1)])
     card = new_card("10.00")
-    from ordering import throttle
-    from ecard_integration import crypto
-
-    with throttle.card_guard(crypto.card_hash(card)):
-        with pytest.raises(services.PaymentInProgress):
-            pay(order, card)
+    with (
+        throttle.card_guard(crypto.card_hash(card)),
+        pytest.raises(services.PaymentInProgressError),
+    ):
+        pay(order, card)
     assert sandbox.ledger() == []
     order.refresh_from_db()
     assert order.status == OrderStatus.OPEN

@@ -19,7 +19,7 @@ def test_two_wrong_pins_block_the_card_before_ecard_locks_it(sandbox, items, new
         assert pay(order, card, pin=WRONG_PIN).message == services.WRONG_CARD_OR_PIN
 
     for pin in (WRONG_PIN, PIN):  # even the right PIN waits: we cannot tell a guess from it
-        with pytest.raises(services.PinThrottled) as error:
+        with pytest.raises(services.PinThrottledError) as error:
             pay(order, card, pin=pin, session="another", ip="10.9.9.9")
         assert error.value.message == throttle.BLOCKED_MESSAGE
 
@@ -46,7 +46,7 @@ def test_spraying_cards_from_one_address_blocks_the_address(sandbox, items, new_
         outcome = pay(order, new_card("10.00"), pin=WRONG_PIN, session=f"s{index}", ip="10.1.1.1")
         assert outcome.kind == "declined"
     fresh = new_card("10.00")
-    with pytest.raises(services.PinThrottled):
+    with pytest.raises(services.PinThrottledError):
         pay(order, fresh, session="s-new", ip="10.1.1.1")
     # Another address is not blocked.
     assert pay(order, fresh, session="s-other", ip="10.2.2.2").kind == "paid"
@@ -57,7 +57,7 @@ def test_spraying_from_one_session_blocks_the_session(sandbox, items, new_card):
     order = make_order([(items["latte"], 1)])
     for index in range(5):  # unknown cards count too
         pay(order, new_card_number(), session="sprayer", ip=f"10.3.3.{index}")
-    with pytest.raises(services.PinThrottled):
+    with pytest.raises(services.PinThrottledError):
         pay(order, new_card("10.00"), session="sprayer", ip="10.3.3.99")
     assert len(sandbox.ledger()) == 5
 
