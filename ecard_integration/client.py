@@ -228,10 +228,9 @@ def report(on_exchange: ExchangeCallback | None, exchange: Exchange) -> None:
     """Hand an exchange to the evidence callback. A failing callback is logged, not raised: the
     outcome of a transaction must still reach the caller."""
     log.info(
-        "ecard %s %s %s -> %s in %d ms",
-        exchange.kind,
+        "ecard %s %s -> %s in %d ms",
         exchange.endpoint,
-        exchange.request_id or "",
+        exchange.request_id or "-",
         exchange.response_status or exchange.error,
         exchange.duration_ms,
     )
@@ -489,7 +488,7 @@ def _judge_response(prepared: wire.PreparedRequest, attempt: Attempt) -> Verdict
         return Verdict(Next.FAIL, error=error)
     if status == 429:
         wait = wire.retry_after_seconds(attempt.headers)
-        wait = DEFAULT_RETRY_AFTER if wait is None else wait
+        wait = DEFAULT_RETRY_AFTER if wait is None else max(wait, MIN_ATTEMPT_SECONDS)
         error = RateLimitedError(
             f"eCard asked us to slow down for {wait:g} s; nothing was processed.",
             retry_after=wait,

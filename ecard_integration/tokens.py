@@ -81,12 +81,6 @@ class Grant:
     fresh: bool
 
 
-@dataclass(frozen=True)
-class _Renewal:
-    token: CachedToken
-    fresh: bool
-
-
 class TokenProvider:
     """Hands out a valid access token, renewing it at most once at a time across processes."""
 
@@ -116,10 +110,10 @@ class TokenProvider:
             memo = self._memo
             if memo is not None and memo.usable(issuer):
                 return Grant(memo.access_token, fresh=False)
-            grant = self._shared_or_renewed(config, issuer, transport, deadline, on_exchange)
+            token, fresh = self._shared_or_renewed(config, issuer, transport, deadline, on_exchange)
             with self._memo_lock:
-                self._memo = grant.token
-            return Grant(grant.token.access_token, fresh=grant.fresh)
+                self._memo = token
+            return Grant(token.access_token, fresh=fresh)
         finally:
             self._renewing.release()
 
@@ -145,21 +139,22 @@ class TokenProvider:
         transport: HttpTransport,
         deadline: float,
         on_exchange: ExchangeCallback | None,
-    ) -> _Renewal:
+    ) -> tuple[CachedToken, bool]:
+        """The cached token, or one fetched by this process (then True) under the shared lock."""
         owner = uuid.uuid4().hex
         while True:
             cached = self._read_cache(issuer)
             if cached is not None:
-                return _Renewal(cached, fresh=False)
+                return cached, False
             # Without a cache, every process renews for itself: slower, but payments still work.
             if _cache_call(cache.add, LOCK_KEY, owner, LOCK_SECONDS, failed=True):
                 try:
                     # Another process may have stored a token between our read and our lock.
                     cached = self._read_cache(issuer)
                     if cached is not None:
-                        return _Renewal(cached, fresh=False)
+                        return cached, False
                     token = _fetch(config, transport, deadline, on_exchange)
-                    return _Renewal(self._store(token, issuer), fresh=True)
+                    return self._store(token, issuer), True
                 finally:
                     if _cache_call(cache.get, LOCK_KEY) == owner:
                         _cache_call(cache.delete, LOCK_KEY)
@@ -173,8 +168,11 @@ class TokenProvider:
     def _store(self, token: wire.Token, issuer: str) -> CachedToken:
         lifetime = usable_seconds(token.expires_in)
         cached = CachedToken(token.access_token, time.time() + lifetime, issuer)
-        payload = {"access_token": cached.access_token, "expires_at": cached.expires_at}
-        payload["issuer"] = issuer
+        payload = {
+            "access_token": token.access_token,
+            "expires_at": cached.expires_at,
+            "issuer": issuer,
+        }
         sealed = crypto.encrypt(json.dumps(payload).encode())
         _cache_call(cache.set, CACHE_KEY, sealed, lifetime)
         return cached

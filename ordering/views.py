@@ -11,7 +11,7 @@ import secrets
 from decimal import Decimal
 
 from django.contrib import messages
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -248,7 +248,7 @@ def _order_context(request, order: Order, *, pay_form=None, apply_form=None) -> 
     offer = _offer(request, order) if order.status == OrderStatus.OPEN else None
     if offer:
         offer = {**offer, "amount": min(money(Decimal(offer["amount"])), due)}
-    return {
+    context = {
         "order": order,
         "lines": list(order.lines.all()),
         "tenders": selectors.shown_tenders(order),
@@ -268,6 +268,13 @@ def _order_context(request, order: Order, *, pay_form=None, apply_form=None) -> 
             released_at__isnull=True, status="needs_attention"
         ).exists(),
     }
+    context["shown"] = status_shown(context)
+    return context
+
+
+def status_shown(context: dict) -> str:
+    """What the confirming panel says, as a token the poll sends back (see `order_status`)."""
+    return f"{context['order'].status}{'-attention' if context['attention'] else ''}"
 
 
 def _render_order(request, order, *, status=200, **forms):
@@ -289,7 +296,11 @@ def order_status(request, number, token):
     """Polled by htmx while a payment is being confirmed; sends the page on when it is settled."""
     order = _refresh(request, _guest_order(number, token))
     if order.status in (OrderStatus.PAYING, OrderStatus.PAYMENT_PENDING):
-        return render(request, "ordering/_order_status.html", _order_context(request, order))
+        context = _order_context(request, order)
+        if request.htmx and request.GET.get("shown") == status_shown(context):
+            # Nothing new: 204 leaves the page (and what screen readers announced) untouched.
+            return HttpResponse(status=204)
+        return render(request, "ordering/_order_status.html", context)
     if request.htmx:
         return HttpResponseClientRedirect(order_url(order))
     return see_other(order_url(order))

@@ -3,16 +3,27 @@
 import hashlib
 import threading
 import time
+from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
 from ecard_integration import wire
-from ecard_integration.client import EcardClient, Exchange, get_client
+from ecard_integration.client import (
+    Attempt,
+    Delivery,
+    EcardClient,
+    Exchange,
+    Next,
+    get_client,
+    judge,
+)
 from ecard_integration.errors import (
     ConfigurationError,
     IdempotencyConflictError,
     InvalidRequestError,
+    MalformedResponse,
     OutcomeUnknownError,
     RateLimitedError,
     ServiceUnavailableError,
@@ -413,3 +424,53 @@ def test_an_unreachable_ecard_is_unavailable_after_the_budget(client, settings):
     assert caught.value.code == "token_unavailable"
     assert len(exchanges) >= 3  # retried within the budget
     assert all(e.error == "ConnectionError: ConnectionRefusedError" for e in exchanges)
+
+
+def test_after_a_maybe_processed_attempt_every_failure_is_unknown(client, sandbox, card):
+    sandbox.set_faults(
+        [
+            {"match": {"endpoint": "redeem"}, "action": "error_after_commit", "times": 1},
+            {"match": {"endpoint": "redeem"}, "action": "rate_limit", "retry_after": 30},
+        ]
+    )
+    prepared = prepare("redeem")
+    with pytest.raises(OutcomeUnknownError) as caught:
+        client.send(prepared, budget_seconds=3)
+    assert isinstance(caught.value.__cause__, RateLimitedError)  # not "nothing was processed"
+    assert len(effects(sandbox, prepared.request_id)) == 1
+
+
+def test_the_read_timeout_never_outlasts_the_budget(client, sandbox, card, settings):
+    settings.ECARD_READ_TIMEOUT = 10
+    sandbox.set_faults([{"match": {"endpoint": "redeem"}, "action": "delay", "seconds": 3}])
+    client.send(prepare("balance-inquiry"))  # the token is fetched outside the budget below
+    started = time.monotonic()
+    with pytest.raises(OutcomeUnknownError):
+        client.send(prepare("redeem"), budget_seconds=1)
+    assert time.monotonic() - started < 1.3
+
+
+def test_a_200_for_another_request_is_never_an_outcome():
+    prepared = prepare("redeem")
+    body = (
+        b'{"data":{"type":"transaction","id":"txn-1","attributes":{"transaction_type":"redeem",'
+        b'"status":"approved","response_code":"00","response_message":"Approved",'
+        b'"card_last4":"4821","requested_amount":"25.00","amount":"25.00","balance":"75.00",'
+        b'"currency":"USD","approval_code":"1","original_transaction_id":null,'
+        b'"processed_at":"2026-11-25T18:02:11.417Z"}}}'
+    )
+    attempt = Attempt(
+        url="https://ecard.example/redeem",
+        started_at=datetime.now(UTC),
+        duration_ms=5,
+        request_headers={},
+        delivery=Delivery.RESPONDED,
+        status=200,
+        headers={"X-Request-Id": "gc-another-request"},
+        body=body,
+    )
+    verdict = judge(prepared, attempt)
+    assert verdict.next is Next.UNKNOWN
+    assert isinstance(verdict.error, MalformedResponse)
+    ours = judge(prepared, replace(attempt, headers={"X-Request-Id": prepared.request_id}))
+    assert ours.result.approved  # the same bytes under our id are read

@@ -495,6 +495,9 @@ def test_confirming_page_polls_then_redirects_when_paid(client, sandbox, items, 
     assert polled.status_code == 200
     assert_no_store(polled)
     assert "Confirming your payment" in polled.content.decode()
+    assert "?shown=payment_pending" in polled.content.decode()
+    unchanged = client.get(status_url, {"shown": "payment_pending"}, HTTP_HX_REQUEST="true")
+    assert unchanged.status_code == 204  # nothing new: the page is left alone
 
     row = EcardTransaction.objects.get(caller_reference=order.number)
     EcardTransaction.objects.filter(id=row.id).update(next_attempt_at=row.created_at)
