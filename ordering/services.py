@@ -623,12 +623,13 @@ def order_url(order: Order) -> str:
 def remove_tender(*, order: Order, tender_id: int) -> Tender:
     """Take an approved card payment off an open order: it is voided (the card gets it back)."""
     with transaction.atomic():
-        locked = Order.objects.select_for_update().get(id=order.id)
-        if locked.status != OrderStatus.OPEN:
-            raise _not_payable(locked)
+        # Lock the open order (a write first: the row lock on PostgreSQL, the write lock on
+        # SQLite), so that no payment starts or completes while this tender is released.
+        if not Order.objects.filter(id=order.id, status=OrderStatus.OPEN).update(updated_at=Now()):
+            raise _not_payable(Order.objects.get(id=order.id))
         released = Tender.objects.filter(
             id=tender_id,
-            order=locked,
+            order_id=order.id,
             status=TenderStatus.APPROVED,
             released_at__isnull=True,
         ).update(released_at=Now())

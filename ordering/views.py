@@ -8,6 +8,7 @@ covers a resubmission anyway.
 
 import base64
 import secrets
+import time
 from decimal import Decimal
 
 from django.contrib import messages
@@ -34,6 +35,7 @@ from ordering.models import ACTIVE_STATUSES, Order, OrderStatus
 from ordering.selectors import money
 
 OFFER_SESSION_KEY = "ordering_offer"
+OFFER_SECONDS = 10 * 60
 ORDER_SESSION_KEY = "ordering_order"
 
 
@@ -237,15 +239,20 @@ def _refresh(request, order: Order) -> Order:
 
 
 def _offer(request, order: Order) -> dict | None:
+    """The pending "use this card's balance" offer for this order, if still valid. It holds the
+    card number (encrypted, never the PIN) only while the order is open, for a few minutes."""
     offer = request.session.get(OFFER_SESSION_KEY)
-    if isinstance(offer, dict) and offer.get("order") == order.number:
-        return offer
-    return None
+    if not isinstance(offer, dict):
+        return None
+    if order.status != OrderStatus.OPEN or time.time() > offer.get("expires", 0):
+        request.session.pop(OFFER_SESSION_KEY, None)
+        return None
+    return offer if offer.get("order") == order.number else None
 
 
 def _order_context(request, order: Order, *, pay_form=None, apply_form=None) -> dict:
     due = selectors.amount_due(order)
-    offer = _offer(request, order) if order.status == OrderStatus.OPEN else None
+    offer = _offer(request, order)
     if offer:
         offer = {**offer, "amount": min(money(Decimal(offer["amount"])), due)}
     context = {
@@ -315,6 +322,7 @@ def _after_payment(request, order: Order, outcome: services.PaymentOutcome, card
             "card": base64.b64encode(crypto.encrypt_text(card_number)).decode(),
             "last4": card_number[-4:],
             "amount": str(outcome.available_balance),
+            "expires": time.time() + OFFER_SECONDS,
         }
         messages.warning(request, outcome.message)
     else:

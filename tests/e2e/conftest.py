@@ -64,12 +64,24 @@ def page(browser, request):
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US")
     page = context.new_page()
     page.set_default_timeout(20_000)
+    problems = []
+    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text
+            else None
+        ),
+    )
     yield page
     try:
         if not page.is_closed():
             screenshot(page, request.node.name, "final")
     finally:
         context.close()
+    if problems:
+        pytest.fail("the page broke its Content-Security-Policy or raised:\n" + "\n".join(problems))
 
 
 def screenshot(page, test_name: str, step: str) -> Path:

@@ -270,3 +270,25 @@ def test_a_double_click_on_pay_redeems_once(page, live_server, sandbox, menu, ne
     expect(page.get_by_role("heading", name=re.compile("Your order is paid"))).to_be_visible()
     assert len(redeems(sandbox)) == 1
     assert order.tenders.count() == 1
+
+
+def test_ordering_and_paying_work_without_javascript(browser, live_server, sandbox, menu, new_card):
+    card = new_card("20.00")
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        page.goto(live_server.url + "/")
+        item = page.locator("li.item", has=page.get_by_role("heading", name="Cappuccino"))
+        item.get_by_role("button", name="Add").click()  # a plain form post, then a redirect
+        expect(page.get_by_role("status")).to_contain_text("Added to your cart: Cappuccino")
+        page.get_by_role("link", name=re.compile("^Cart")).click()
+        page.get_by_label("Your name").fill("Grace")
+        page.get_by_role("button", name=re.compile("Continue to payment")).click()
+        pay_in_browser(page, card)
+        expect(page.get_by_role("heading", name=re.compile("Your order is paid"))).to_be_visible()
+        screenshot(page, "no_javascript", "paid")
+    finally:
+        context.close()
+    assert [(e["amount"], e["status"]) for e in redeems(sandbox)] == [("4.25", "approved")]
+    assert Order.objects.get().status == OrderStatus.PAID

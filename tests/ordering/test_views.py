@@ -544,3 +544,25 @@ def test_staff_find_orders_with_their_tenders_and_transactions(
     assert row.request_id in body
     assert card not in body
     assert order.access_token not in body
+
+
+@TX
+def test_the_balance_offer_expires_and_keeps_no_card_number(client, sandbox, items, new_card):
+    order = start_order(client, items, [(items["box"], 1)])
+    card = new_card("25.00")
+    body = client.get(pay(client, order, card)["Location"]).content.decode()
+    offer = re.search(r'name="offer" value="([^"]+)"', body).group(1)
+    key = re.findall(r'name="attempt_key" value="([^"]+)"', body)[0]
+    stored = client.session["ordering_offer"]
+    assert card not in str(stored)  # encrypted in the session
+    session = client.session
+    session["ordering_offer"] = {**stored, "expires": 0}
+    session.save()
+
+    url = reverse("ordering:order_apply_balance", args=[order.number, order.access_token])
+    response = client.post(url, {"offer": offer, "pin": PIN, "attempt_key": key})
+
+    assert response.status_code == 303
+    assert "Please enter the card again." in client.get(response["Location"]).content.decode()
+    assert "ordering_offer" not in client.session
+    assert len(sandbox.ledger()) == 1  # only the first, declined, redeem

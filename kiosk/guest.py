@@ -1,0 +1,159 @@
+"""What one guest's visit keeps in the session, in one place.
+
+Everything a guest leaves behind lives under `kiosk_*` keys of the Django session (plus the
+ordering cart), so that ending the visit is one `session.flush()`. The device credential is a
+separate cookie and survives it. Card numbers are kept encrypted, PINs never.
+"""
+
+import base64
+import secrets
+import time
+from decimal import Decimal
+
+from ecard_integration import crypto
+from ordering import selectors
+from ordering.cart import SESSION_KEY as CART_KEY
+from ordering.models import Order
+
+GUEST = "kiosk_guest"
+ORDER = "kiosk_order"
+PAYMENT = "kiosk_payment"
+OFFER = "kiosk_offer"
+BALANCE = "kiosk_balance"
+BALANCE_RESULT = "kiosk_balance_result"
+FLASH = "kiosk_flash"
+KEYS = (GUEST, ORDER, PAYMENT, OFFER, BALANCE, BALANCE_RESULT, FLASH, CART_KEY)
+
+
+def seal(card_number: str) -> str:
+    return base64.b64encode(crypto.encrypt_text(card_number)).decode()
+
+
+def unseal(sealed: str) -> str:
+    return crypto.decrypt_text(base64.b64decode(sealed))
+
+
+class GuestSession:
+    """A view of the session for the guest's visit at one kiosk."""
+
+    def __init__(self, session):
+        self.session = session
+
+    # --- the visit ---
+
+    @property
+    def data(self) -> dict | None:
+        value = self.session.get(GUEST)
+        return value if isinstance(value, dict) else None
+
+    @property
+    def id(self) -> str | None:
+        return self.data["id"] if self.data else None
+
+    def start(self, kiosk) -> str:
+        guest_id = secrets.token_urlsafe(12)
+        self.session[GUEST] = {"id": guest_id, "kiosk": kiosk.id, "touched": time.time()}
+        return guest_id
+
+    def belongs_to(self, guest_id: str, kiosk) -> bool:
+        data = self.data
+        return bool(
+            data
+            and isinstance(guest_id, str)
+            and secrets.compare_digest(str(data.get("id", "")), guest_id)
+            and data.get("kiosk") == kiosk.id
+        )
+
+    def touch(self) -> None:
+        data = self.data
+        if data is not None:
+            data["touched"] = time.time()
+            self.session[GUEST] = data
+
+    def idle_seconds(self) -> float:
+        data = self.data
+        if not data:
+            return 0.0
+        try:
+            return max(0.0, time.time() - float(data.get("touched", 0)))
+        except (TypeError, ValueError):
+            return float("inf")
+
+    def has_anything(self) -> bool:
+        return any(key in self.session for key in KEYS)
+
+    # --- the order ---
+
+    def order(self) -> Order | None:
+        saved = self.session.get(ORDER)
+        if not isinstance(saved, dict):
+            return None
+        return selectors.order_for_guest(saved.get("number", ""), saved.get("token", ""))
+
+    def set_order(self, order: Order) -> None:
+        self.session[ORDER] = {"number": order.number, "token": order.access_token}
+
+    # --- the card being paid with (number encrypted; the PIN is never kept) ---
+
+    def payment(self) -> dict | None:
+        value = self.session.get(PAYMENT)
+        return value if isinstance(value, dict) else None
+
+    def set_payment(self, card_number: str, amount: Decimal | None = None) -> None:
+        self.session[PAYMENT] = {
+            "card": seal(card_number),
+            "last4": card_number[-4:],
+            "amount": None if amount is None else str(amount),
+        }
+
+    def payment_card(self) -> str | None:
+        payment = self.payment()
+        return unseal(payment["card"]) if payment else None
+
+    def clear_payment(self) -> None:
+        self.session.pop(PAYMENT, None)
+
+    def offer(self) -> dict | None:
+        value = self.session.get(OFFER)
+        return value if isinstance(value, dict) else None
+
+    def set_offer(self, card_number: str, amount: Decimal) -> None:
+        self.session[OFFER] = {
+            "card": seal(card_number),
+            "last4": card_number[-4:],
+            "amount": str(amount),
+        }
+
+    def clear_offer(self) -> None:
+        self.session.pop(OFFER, None)
+
+    # --- balance check ---
+
+    def balance_card(self) -> dict | None:
+        value = self.session.get(BALANCE)
+        return value if isinstance(value, dict) else None
+
+    def set_balance_card(self, card_number: str) -> None:
+        self.session[BALANCE] = {"card": seal(card_number), "last4": card_number[-4:]}
+        self.session.pop(BALANCE_RESULT, None)
+
+    def clear_balance(self) -> None:
+        self.session.pop(BALANCE, None)
+        self.session.pop(BALANCE_RESULT, None)
+
+    def balance_result(self) -> dict | None:
+        value = self.session.get(BALANCE_RESULT)
+        return value if isinstance(value, dict) else None
+
+    def set_balance_result(self, last4: str, balance: Decimal) -> None:
+        self.session.pop(BALANCE, None)
+        self.session[BALANCE_RESULT] = {"last4": last4, "balance": str(balance)}
+
+    # --- one message for the next page ---
+
+    def flash(self, text: str, level: str = "info") -> None:
+        self.session[FLASH] = {"text": text, "level": level}
+
+    def pop_flash(self) -> dict | None:
+        value = self.session.pop(FLASH, None)
+        return value if isinstance(value, dict) else None

@@ -1,0 +1,44 @@
+"""The demo seed (menu included) and the ordering beat task."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db.models.functions import Now
+
+from config.celery import app
+from ordering import tasks
+from ordering.demo import DEMO_CARDS, DEMO_MENU
+from ordering.models import Category, Item, Order, OrderStatus, Store
+from tests.ordering.conftest import make_order
+
+
+@pytest.mark.django_db
+def test_seed_demo_seeds_cards_and_the_menu_and_can_run_twice(sandbox, capsys, settings):
+    settings.DEBUG = True  # pytest-django turns it off; the command is for development only
+    call_command("seed_demo")
+    call_command("seed_demo")
+    assert Category.objects.count() == len(DEMO_MENU)
+    assert Item.objects.count() == sum(len(items) for _, items in DEMO_MENU)
+    assert Store.objects.get().ecard_store_id == "store-001"
+    assert sandbox.card(DEMO_CARDS[0]["card_number"])["balance"] == "100.00"
+    assert "Demo menu: 8 items" in capsys.readouterr().out
+
+
+def test_the_beat_task_is_registered_under_its_name():
+    app.loader.import_default_modules()
+    assert "ordering.expire_abandoned_orders" in app.tasks
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_beat_task_cancels_timed_out_checkouts(items, settings):
+    settings.ORDER_CHECKOUT_TIMEOUT_SECONDS = 120
+    old = make_order([(items["latte"], 1)])
+    new = make_order([(items["latte"], 1)])
+    Order.objects.filter(id=old.id).update(created_at=Now() - timedelta(seconds=121))
+    assert tasks.expire_abandoned_orders() == 1
+    assert tasks.expire_abandoned_orders() == 0  # safe to run twice
+    old.refresh_from_db()
+    new.refresh_from_db()
+    assert (old.status, old.cancel_reason) == (OrderStatus.CANCELLED, "abandoned")
+    assert new.status == OrderStatus.OPEN
