@@ -7,8 +7,9 @@ import random
 import pytest
 
 from config.logging import RedactingFilter
-from tests.chaos.runner import ChaosRun, dump_database, dump_queue_folder, dump_redis
+from tests.chaos.runner import ChaosRun
 from tests.processes import CeleryProcess
+from tests.scan import dump_database, dump_queue_folder, dump_redis
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 TOKEN_LIFETIME = 600
