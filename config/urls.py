@@ -6,5 +6,6 @@ from config import health
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("kiosk/", include("kiosk.urls")),
     path("", include("ordering.urls")),
 ]

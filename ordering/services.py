@@ -269,9 +269,10 @@ def pay_with_card(
 ) -> PaymentOutcome:
     """Pay (part of) an order with one gift card and its PIN: one `redeem`.
 
-    `amount` None pays everything still due. Raises `InvalidInput` for bad input,
-    `PinThrottledError`, `PaymentInProgressError`, `CheckoutClosedError` or `OrderingError` when nothing was
-    sent; otherwise returns the outcome. Call it outside any transaction.
+    `amount` None pays everything still due. When nothing was sent it raises `InvalidInput`
+    (bad input), `PinThrottledError`, `PaymentInProgressError`, `CheckoutClosedError` or
+    `OrderingError`; otherwise it returns the outcome. Call it outside any transaction. The kiosk
+    passes `source=Source.KIOSK`, its terminal id, and its kiosk id as `session_key`.
     """
     card_number = wire.parse_card_number(card_number)
     if not pin:
@@ -495,6 +496,8 @@ def outcome_for(order: Order, tender: Tender) -> PaymentOutcome:
             "This order was cancelled, so your card is not charged: "
             "any amount taken is being returned.",
         )
+    if order.status == OrderStatus.PAID and status != TenderStatus.APPROVED:
+        return PaymentOutcome("paid", order, tender, "This order is already paid.")
     if status == TenderStatus.APPROVED:
         if order.status == OrderStatus.PAID:
             return PaymentOutcome("paid", order, tender, "Thank you! Your order is paid.")

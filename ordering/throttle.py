@@ -14,6 +14,7 @@ API::
         ...
     throttle.record_failure(card_hash, session_key, ip)  # after a 55 / 14 / 75
     throttle.reset(card_hash)                        # after an approved redeem (card scope only)
+    throttle.limits(), throttle.keys(card_hash, session_key, ip)  # for staff tools
 
     with throttle.card_guard(card_hash) as acquired:  # one PIN attempt per card at a time
         ...
@@ -69,6 +70,16 @@ def _keys(card_hash: str, session_key: str | None, ip: str | None) -> dict[str, 
     if ip:
         keys["ip"] = f"{KEY_PREFIX}ip:{_digest(ip)}"
     return keys
+
+
+def limits() -> dict[str, tuple[int, int]]:
+    """Scope -> (failures that block, window in seconds), from the settings now."""
+    return _limits()
+
+
+def keys(card_hash: str, session_key: str | None, ip: str | None) -> dict[str, str]:
+    """Scope -> cache key of the counters an attempt touches (for staff tools that list them)."""
+    return _keys(card_hash, session_key, ip)
 
 
 def failures(card_hash: str, session_key: str | None, ip: str | None) -> dict[str, int]:
