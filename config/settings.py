@@ -168,6 +168,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ecard_integration.sweep_due_transactions",
         "schedule": timedelta(seconds=env.int("RECONCILE_SWEEP_SECONDS", 15)),
     },
+    # Checkouts left unfinished: give up their tenders (voided) or complete them if paid.
+    "expire-abandoned-orders": {
+        "task": "ordering.expire_abandoned_orders",
+        "schedule": timedelta(seconds=env.int("ORDER_EXPIRY_SWEEP_SECONDS", 60)),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -205,6 +210,23 @@ ECARD_CERTIFICATION_PIN = env.str("ECARD_CERTIFICATION_PIN", default="")
 ECARD_CERTIFICATION_VOID_CARD = env.str("ECARD_CERTIFICATION_VOID_CARD", default="")
 # The local sandbox's control API, for seeding demo cards and for tests. Empty on real eCard.
 ECARD_SANDBOX_CONTROL_KEY = env.str("ECARD_SANDBOX_CONTROL_KEY", default="")
+
+# --- Guest ordering and PIN throttling ------------------------------------------------------------
+# A checkout not completed within this time is abandoned: its approved tenders are voided.
+ORDER_CHECKOUT_TIMEOUT_SECONDS = env.int("ORDER_CHECKOUT_TIMEOUT_SECONDS", 900)
+ORDERING_ONLINE_STORE_ID = env.str("ORDERING_ONLINE_STORE_ID", "online-store")
+# Absolute base for links in receipt emails, e.g. https://order.example.com (none when empty).
+SITE_URL = env.str("SITE_URL", default="")
+# Failed PINs that block, and the sliding window (s), per card / guest session or kiosk / IP.
+# The card limit stays below eCard's own lock at 3 consecutive wrong PINs.
+PIN_THROTTLE_CARD_LIMIT = env.int("PIN_THROTTLE_CARD_LIMIT", 2)
+PIN_THROTTLE_CARD_SECONDS = env.int("PIN_THROTTLE_CARD_SECONDS", 24 * 60 * 60)
+PIN_THROTTLE_SESSION_LIMIT = env.int("PIN_THROTTLE_SESSION_LIMIT", 5)
+PIN_THROTTLE_SESSION_SECONDS = env.int("PIN_THROTTLE_SESSION_SECONDS", 10 * 60)
+PIN_THROTTLE_IP_LIMIT = env.int("PIN_THROTTLE_IP_LIMIT", 5)
+PIN_THROTTLE_IP_SECONDS = env.int("PIN_THROTTLE_IP_SECONDS", 10 * 60)
+if PIN_THROTTLE_CARD_LIMIT >= 3:
+    refuse("PIN_THROTTLE_CARD_LIMIT", "must be below eCard's lock at 3 wrong PINs")
 
 # --- Card data at rest --------------------------------------------------------------------------
 # Fernet keys, newest first: the first encrypts, every one decrypts (rotation, see docs/security.md).

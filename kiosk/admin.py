@@ -96,9 +96,7 @@ class KioskAdmin(admin.ModelAdmin):
     def sign_out(self, request, queryset):
         for kiosk in queryset:
             services.sign_out_device(kiosk=kiosk)
-        self.message_user(
-            request, f"{queryset.count()} kiosk(s) signed out.", messages.SUCCESS
-        )
+        self.message_user(request, f"{queryset.count()} kiosk(s) signed out.", messages.SUCCESS)
 
     def has_enroll_permission(self, request):
         return request.user.has_perm("kiosk.enroll_kiosk")

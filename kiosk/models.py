@@ -31,7 +31,8 @@ class Kiosk(models.Model):
         max_length=32,
         validators=[
             RegexValidator(
-                STORE_OR_TERMINAL_RE, "Use up to 32 letters, digits, dashes or underscores."
+                rf"\A{STORE_OR_TERMINAL_RE.pattern}\Z",
+                "Use up to 32 letters, digits, dashes or underscores.",
             )
         ],
         help_text="Sent to eCard with every transaction from this kiosk. Up to 32 of A-Z a-z 0-9 - _",

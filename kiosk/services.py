@@ -88,7 +88,8 @@ def credential_max_age_seconds() -> int:
 
 
 def cookie_secure() -> bool:
-    return bool(getattr(settings, "KIOSK_COOKIE_SECURE", not settings.DEBUG))
+    # Production sets SESSION_COOKIE_SECURE (DEBUG off): the device cookie follows it.
+    return bool(getattr(settings, "KIOSK_COOKIE_SECURE", settings.SESSION_COOKIE_SECURE))
 
 
 # --- Enrollment ---------------------------------------------------------------------------------

@@ -124,11 +124,11 @@ def guest_view(view=None, *, poll: bool = False):
             guest = GuestSession(request.session)
             if not guest.belongs_to(guest_id, request.kiosk):
                 return go(request, guest_home(guest))
-            if guest.idle_seconds() > services.server_idle_limit_seconds():
-                if not services.payment_in_flight(guest.order()):
-                    services.wipe_guest_session(session=request.session)
-                    rotate_token(request)
-                    return go(request, reverse("kiosk:attract"))
+            idle = guest.idle_seconds() > services.server_idle_limit_seconds()
+            if idle and not services.payment_in_flight(guest.order()):
+                services.wipe_guest_session(session=request.session)
+                rotate_token(request)
+                return go(request, reverse("kiosk:attract"))
             if not poll:
                 guest.touch()
             request.guest = guest
@@ -171,11 +171,11 @@ def page(request, template: str, context: dict | None = None, *, status=200, sus
 # --- Enrollment and the attract screen ----------------------------------------------------------
 
 
-def _enroll_response(request, form, *, status=200, code_in_link=False):
+def _enroll_response(request, form, *, status=200, code_in_link=False, error=""):
     return render(
         request,
         "kiosk/enroll.html",
-        {"form": form, "code_in_link": code_in_link},
+        {"form": form, "code_in_link": code_in_link, "error": error},
         status=status,
     )
 
@@ -209,9 +209,7 @@ def _enroll_post(request, form):
     try:
         kiosk = services.enroll(code=form.cleaned_data["code"], ip=client_ip(request))
     except services.EnrollmentError as exc:
-        form = EnrollForm()
-        form.add_error(None, exc.message)
-        return _enroll_response(request, form, status=400)
+        return _enroll_response(request, EnrollForm(), status=400, error=exc.message)
     if GuestSession(request.session).has_anything():
         services.wipe_guest_session(session=request.session)
     rotate_token(request)
@@ -230,7 +228,9 @@ def attract(request):
         {
             "kiosk": request.kiosk,
             # A visit left open (the back button): the idle countdown still ends it.
-            "guest_id": guest.id if guest.data and guest.data.get("kiosk") == request.kiosk.id else None,
+            "guest_id": guest.id
+            if guest.data and guest.data.get("kiosk") == request.kiosk.id
+            else None,
             "idle_seconds": services.idle_seconds(),
             "idle_countdown_seconds": services.idle_countdown_seconds(),
         },
@@ -558,9 +558,7 @@ def confirming(request):
     if order.status not in IN_FLIGHT:
         return SeeOther(_settled(request.guest, order))
     context = _confirming_context(order)
-    return page(
-        request, "kiosk/confirming.html", context, suspend_idle=not context["attention"]
-    )
+    return page(request, "kiosk/confirming.html", context, suspend_idle=not context["attention"])
 
 
 @guest_view(poll=True)
@@ -662,7 +660,9 @@ def balance_pin(request):
     if card is None:
         return SeeOther(url(guest, "balance"))
     if request.method == "GET":
-        return page(request, "kiosk/balance_pin.html", {"last4": card["last4"], "form": BalancePinForm()})
+        return page(
+            request, "kiosk/balance_pin.html", {"last4": card["last4"], "form": BalancePinForm()}
+        )
     form = BalancePinForm(request.POST)
     if not form.is_valid():
         return page(

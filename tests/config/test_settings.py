@@ -100,6 +100,9 @@ def test_celery_configuration_is_what_we_meant(settings):
     assert conf.task_time_limit == 120
     assert conf.task_soft_time_limit == 100
     assert conf.worker_prefetch_multiplier == 1
+    assert (
+        conf.beat_schedule["expire-abandoned-orders"]["task"] == "ordering.expire_abandoned_orders"
+    )
     sweep = conf.beat_schedule["reconcile-due-transactions"]
     assert sweep["task"] == "ecard_integration.sweep_due_transactions"
     assert sweep["schedule"].total_seconds() <= 30
@@ -108,6 +111,7 @@ def test_celery_configuration_is_what_we_meant(settings):
     app.loader.import_default_modules()
     assert "ecard_integration.sweep_due_transactions" in app.tasks
     assert "ecard_integration.reconcile_transaction" in app.tasks
+    assert "ordering.expire_abandoned_orders" in app.tasks
     if settings.REDIS_URL:
         assert conf.broker_url == settings.REDIS_URL
     else:

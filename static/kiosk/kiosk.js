@@ -1,0 +1,269 @@
+// Kiosk behaviour: on-screen keypads, card readers, the PIN → confirm step, "please wait" while a
+// payment is sent, the idle reset, printing. No inline scripts or handlers anywhere (strict CSP).
+(function () {
+  "use strict";
+
+  var body = document.body;
+
+  // --- Keypads --------------------------------------------------------------------------------
+
+  function maxDigits(input) {
+    return parseInt(input.getAttribute("data-max-digits") || "32", 10);
+  }
+
+  function pressKey(input, key) {
+    if (key === "clear") {
+      input.value = "";
+    } else if (key === "back") {
+      input.value = input.value.slice(0, -1);
+    } else if (input.value.replace(/\D/g, "").length < maxDigits(input)) {
+      input.value += key;
+    }
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-key]");
+    if (!button) {
+      return;
+    }
+    var pad = button.closest("[data-keypad-for]");
+    var input = pad && document.getElementById(pad.getAttribute("data-keypad-for"));
+    if (input) {
+      pressKey(input, button.getAttribute("data-key"));
+    }
+  });
+
+  // A keypad tap must not take the focus from the input: a card reader types into the focus.
+  document.addEventListener("mousedown", function (event) {
+    if (event.target.closest("[data-key]")) {
+      event.preventDefault();
+    }
+  });
+
+  // A reader (or a keyboard) typing while nothing is focused types into the page's main input.
+  document.addEventListener("keydown", function (event) {
+    var active = document.activeElement;
+    if (active && (active.tagName === "INPUT" || active.tagName === "TEXTAREA")) {
+      return;
+    }
+    if (event.key.length !== 1 || event.ctrlKey || event.metaKey || event.altKey) {
+      return;
+    }
+    var primary = document.querySelector("[data-primary-input]");
+    if (primary && !primary.closest("[hidden]") && !document.querySelector("dialog[open]")) {
+      primary.focus();
+    }
+  });
+
+  // --- PIN, then "Confirm" ----------------------------------------------------------------------
+
+  function setupConfirmStep(form) {
+    var pinStep = form.querySelector("#pin-step");
+    var confirmStep = form.querySelector("#confirm-step");
+    var next = form.querySelector("[data-action=to-confirm]");
+    var back = form.querySelector("[data-action=back-to-pin]");
+    var pin = form.querySelector("input[type=password]");
+    var error = form.querySelector("#pin-step-error");
+    if (!pinStep || !confirmStep || !next || !pin) {
+      return;
+    }
+    var keypad = pinStep.querySelector(".keypad");
+    var pinField = pin.closest(".field");
+
+    function showPin() {
+      confirmStep.hidden = true;
+      next.hidden = false;
+      if (keypad) { keypad.hidden = false; }
+      if (pinField) { pinField.hidden = false; }
+      if (back) { back.hidden = true; }
+      pin.focus();
+    }
+
+    function showConfirm() {
+      if (!/^[0-9]{4,8}$/.test(pin.value)) {
+        error.hidden = false;
+        pin.focus();
+        return;
+      }
+      error.hidden = true;
+      next.hidden = true;
+      if (keypad) { keypad.hidden = true; }
+      if (pinField) { pinField.hidden = true; }
+      confirmStep.hidden = false;
+      if (back) { back.hidden = false; }
+      form.querySelector("#confirm-pay").focus();
+    }
+
+    next.addEventListener("click", showConfirm);
+    if (back) {
+      back.addEventListener("click", showPin);
+    }
+    // Enter in the PIN field (or a reader's Enter) goes to the confirm step, never straight to pay.
+    form.addEventListener("submit", function (event) {
+      if (confirmStep.hidden) {
+        event.preventDefault();
+        event.stopImmediatePropagation();
+        showConfirm();
+      }
+    }, true);
+    showPin();
+  }
+
+  // --- "Please wait" and one submission per form ----------------------------------------------
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented) {
+      return;
+    }
+    if (form.dataset.submitted === "1") {
+      event.preventDefault();
+      return;
+    }
+    form.dataset.submitted = "1";
+    var message = form.getAttribute("data-busy");
+    if (message) {
+      suspendIdle();
+      document.getElementById("busy-text").textContent = message;
+      document.getElementById("busy").hidden = false;
+    }
+    window.setTimeout(function () {
+      form.querySelectorAll("button[type=submit]").forEach(function (button) {
+        button.disabled = true;
+      });
+    }, 0);
+  });
+
+  // --- Idle reset -------------------------------------------------------------------------------
+
+  var idleSeconds = parseFloat(body.getAttribute("data-idle-seconds") || "0");
+  var countdownSeconds = parseFloat(body.getAttribute("data-idle-countdown") || "15");
+  var touchUrl = body.getAttribute("data-touch-url");
+  var csrfToken = body.getAttribute("data-csrf");
+  var lastActivity = Date.now();
+  var lastPing = Date.now();
+  var countdownEndsAt = null;
+  var dialog = document.getElementById("idle-dialog");
+  var countOutput = document.getElementById("idle-count");
+  var endForm = document.getElementById("idle-end-form");
+  var ending = false;
+
+  function suspendIdle() {
+    body.setAttribute("data-idle-suspended", "");
+  }
+
+  function idleSuspended() {
+    return body.hasAttribute("data-idle-suspended");
+  }
+
+  // The server ends a visit that sends nothing for too long; tell it the guest is still here.
+  function ping() {
+    if (!touchUrl) {
+      return;
+    }
+    lastPing = Date.now();
+    window.fetch(touchUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken },
+    }).catch(function () { /* the next touch tries again */ });
+  }
+
+  function activity() {
+    lastActivity = Date.now();
+    if (countdownEndsAt === null && Date.now() - lastPing > Math.min(idleSeconds * 500, 20000)) {
+      ping();
+    }
+  }
+
+  function closeCountdown() {
+    countdownEndsAt = null;
+    if (dialog && dialog.open) {
+      dialog.close();
+    }
+    activity();
+    ping();
+  }
+
+  function endVisit() {
+    if (ending) {
+      return;
+    }
+    ending = true;
+    endForm.requestSubmit();
+  }
+
+  function tick() {
+    if (ending || !dialog) {
+      return;
+    }
+    if (idleSuspended()) {
+      lastActivity = Date.now();
+      if (countdownEndsAt !== null) {
+        closeCountdown();
+      }
+      return;
+    }
+    var now = Date.now();
+    if (countdownEndsAt === null) {
+      if (now - lastActivity >= idleSeconds * 1000) {
+        countdownEndsAt = now + countdownSeconds * 1000;
+        countOutput.textContent = String(Math.ceil(countdownSeconds));
+        dialog.showModal();
+        dialog.querySelector("[data-action=still-here]").focus();
+      }
+      return;
+    }
+    var left = Math.max(0, Math.ceil((countdownEndsAt - now) / 1000));
+    countOutput.textContent = String(left);
+    if (left <= 0) {
+      endVisit();
+    }
+  }
+
+  if (idleSeconds > 0 && dialog) {
+    ["pointerdown", "keydown", "touchstart", "input"].forEach(function (name) {
+      document.addEventListener(name, function () {
+        if (countdownEndsAt === null) {
+          activity();
+        }
+      }, { passive: true, capture: true });
+    });
+    dialog.querySelector("[data-action=still-here]").addEventListener("click", closeCountdown);
+    dialog.addEventListener("cancel", function (event) {
+      event.preventDefault(); // Escape counts as "I'm still here"
+      closeCountdown();
+    });
+    window.setInterval(tick, 250);
+  }
+
+  // --- Printing, focus, the back button ---------------------------------------------------------
+
+  document.querySelectorAll("[data-action=print]").forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      window.print();
+    });
+  });
+
+  // Coming back with the Back button never shows a kept copy of a page: ask the server again.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) {
+      window.location.reload();
+    }
+  });
+
+  document.querySelectorAll("form[data-confirm-step]").forEach(setupConfirmStep);
+
+  var flash = document.getElementById("flash");
+  var firstError = document.querySelector(".has-error input");
+  var autofocus = document.querySelector("[data-primary-input]");
+  if (firstError) {
+    firstError.focus();
+  } else if (flash && flash.getAttribute("role") === "alert") {
+    flash.focus();
+  } else if (autofocus && !autofocus.closest("[hidden]")) {
+    autofocus.focus();
+  }
+})();
