@@ -1,0 +1,272 @@
+"""Paying and checking balances at a kiosk: the kiosk's ids, PINs, throttling, staff unlock."""
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.test import Client
+
+from ecard_integration import crypto
+from ecard_integration.errors import InvalidInput
+from ecard_integration.models import EcardTransaction, Kind, Source
+from kiosk import lockouts, services
+from ordering import throttle
+from ordering.models import Order, OrderStatus
+from tests.kiosk.conftest import (
+    PIN,
+    attempt_key_of,
+    flash,
+    g,
+    order_items,
+    pay,
+    start_visit,
+)
+from tests.ordering.conftest import WRONG_PIN
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+GENERIC = "The card number or PIN is not right. Check both and try again."
+
+
+def redeems(sandbox):
+    return [e for e in sandbox.ledger() if e["type"] == "redeem"]
+
+
+def check_balance(client, guest_id, card, pin=PIN):
+    response = client.post(g(guest_id, "balance/"), {"card_number": card})
+    assert response["Location"] == g(guest_id, "balance/pin/")
+    return client.post(g(guest_id, "balance/pin/"), {"pin": pin})
+
+
+def test_a_payment_carries_the_kiosks_store_terminal_and_source(device, items, new_card, sandbox):
+    guest_id = start_visit(device)
+    order_items(device, guest_id, [(items["latte"], 2)])  # 9.00
+    card = new_card("20.00")
+
+    response = pay(device, guest_id, card)
+
+    assert response["Location"] == g(guest_id, "receipt/")
+    row = EcardTransaction.objects.get(kind=Kind.REDEEM)
+    assert (row.source, row.store_id, row.terminal_id) == (Source.KIOSK, "store-001", "kiosk-01")
+    page = device.get(g(guest_id, "receipt/")).content.decode()
+    order = Order.objects.get()
+    assert order.status == OrderStatus.PAID
+    assert order.store.ecard_store_id == "store-001"
+    for text in (order.number, f"•••• {card[-4:]}", "$9.00", row.approval_code, "$11.00"):
+        assert text in page
+    assert card not in page
+    assert [(e["amount"], e["status"]) for e in redeems(sandbox)] == [("9.00", "approved")]
+
+
+def test_a_balance_check_carries_the_kiosks_ids_and_shows_the_masked_card(
+    device, new_card, sandbox
+):
+    guest_id = start_visit(device, "balance")
+    card = new_card("37.75")
+
+    response = check_balance(device, guest_id, card)
+
+    assert response["Location"] == g(guest_id, "balance/result/")
+    page = device.get(g(guest_id, "balance/result/")).content.decode()
+    assert "$37.75" in page
+    assert f"•••• {card[-4:]}" in page
+    assert card not in page
+    row = EcardTransaction.objects.get(kind=Kind.BALANCE_INQUIRY)
+    assert (row.source, row.store_id, row.terminal_id) == (Source.KIOSK, "store-001", "kiosk-01")
+    assert [e["type"] for e in sandbox.ledger()] == ["balance-inquiry"]
+
+
+def test_the_pin_is_required_for_payments_and_balance_checks(
+    device, kiosk, items, new_card, sandbox
+):
+    card = new_card("20.00", pin=None)  # the card itself needs no PIN: we still ask for one
+    guest_id = start_visit(device)
+    order_items(device, guest_id, [(items["latte"], 1)])
+    device.post(g(guest_id, "pay/card/"), {"card_number": card})
+    key = attempt_key_of(device.get(g(guest_id, "pay/pin/")))
+
+    response = device.post(g(guest_id, "pay/submit/"), {"pin": "", "attempt_key": key})
+
+    assert response["Location"] == g(guest_id, "pay/pin/")
+    assert flash(device) == "Enter the card's PIN."
+    response = check_balance(device, guest_id, card, pin="")
+    assert response.status_code == 400
+    with pytest.raises(InvalidInput):
+        services.check_balance(kiosk=kiosk, card_number=card, pin="", ip="10.0.0.1")
+    with pytest.raises(InvalidInput):
+        services.pay(
+            kiosk=kiosk,
+            order=Order.objects.get(),
+            card_number=card,
+            pin="",
+            amount=None,
+            attempt_key="k" * 20,
+            ip="10.0.0.1",
+        )
+    assert sandbox.ledger() == []
+    assert not EcardTransaction.objects.exists()
+
+
+def test_wrong_pins_read_like_unknown_cards_then_block_before_ecards_lock(
+    device, new_card, sandbox
+):
+    card = new_card("30.00")
+    guest_id = start_visit(device, "balance")
+    check_balance(device, guest_id, "6007000000000000")  # unknown card
+    assert flash(device) == GENERIC
+    device.post(g(guest_id, "balance/pin/"), {"pin": WRONG_PIN})
+    assert flash(device) == GENERIC  # unknown card: same words
+
+    check_balance(device, guest_id, card, pin=WRONG_PIN)
+    assert flash(device) == GENERIC
+    device.post(g(guest_id, "balance/pin/"), {"pin": WRONG_PIN})
+    assert flash(device) == GENERIC
+
+    response = device.post(g(guest_id, "balance/pin/"), {"pin": PIN})  # even the right PIN
+
+    assert response["Location"] == g(guest_id, "balance/")
+    assert flash(device) == throttle.BLOCKED_MESSAGE
+    state = sandbox.card(card)
+    assert state["locked"] is False
+    assert state["failed_pin_attempts"] == 2
+    assert [e["response_code"] for e in sandbox.ledger()] == ["14", "14", "55", "55"]
+
+
+def test_payments_are_throttled_per_card_too(device, items, new_card, sandbox):
+    card = new_card("30.00")
+    guest_id = start_visit(device)
+    order_items(device, guest_id, [(items["latte"], 1)])
+    for _ in range(2):
+        response = pay(device, guest_id, card, pin=WRONG_PIN)
+        assert response["Location"] == g(guest_id, "pay/pin/")
+        assert flash(device) == GENERIC
+
+    response = pay(device, guest_id, card, pin=PIN)
+
+    assert response["Location"] == g(guest_id, "pay/")
+    assert flash(device) == throttle.BLOCKED_MESSAGE
+    assert [e["response_code"] for e in redeems(sandbox)] == ["55", "55"]
+    assert sandbox.card(card)["locked"] is False
+    assert Order.objects.get().status == OrderStatus.OPEN
+
+
+def test_a_kiosk_is_throttled_across_cards(device, kiosk, new_card, sandbox, settings):
+    settings.PIN_THROTTLE_IP_LIMIT = 100  # this test is about the kiosk scope
+    guest_id = start_visit(device, "balance")
+    for _ in range(5):
+        check_balance(device, guest_id, new_card("5.00"), pin=WRONG_PIN)
+        assert flash(device) == GENERIC
+
+    check_balance(device, guest_id, new_card("5.00"), pin=PIN)
+
+    assert flash(device) == throttle.BLOCKED_MESSAGE
+    assert len(sandbox.ledger()) == 5
+    counts = throttle.failures("", lockouts.kiosk_scope(kiosk), None)
+    assert counts == {"session": 5}
+
+
+def test_an_address_is_throttled_across_kiosks(client, device, store, new_card, sandbox):
+    from kiosk.models import Kiosk
+    from tests.kiosk.conftest import enroll
+
+    other = enroll(Client(), Kiosk.objects.create(name="Lobby 2", store=store, terminal_id="k2"))
+    first = start_visit(device, "balance")
+    second = start_visit(other, "balance")
+    for n in range(5):
+        browser, guest_id = (device, first) if n % 2 else (other, second)
+        check_balance(browser, guest_id, new_card("5.00"), pin=WRONG_PIN)
+    check_balance(device, first, new_card("5.00"), pin=PIN)
+    assert flash(device) == throttle.BLOCKED_MESSAGE  # 127.0.0.1 reached its limit
+    assert len(sandbox.ledger()) == 5
+
+
+def test_a_right_pin_resets_the_cards_count(device, new_card, sandbox):
+    card = new_card("30.00")
+    guest_id = start_visit(device, "balance")
+    check_balance(device, guest_id, card, pin=WRONG_PIN)
+    device.post(g(guest_id, "balance/pin/"), {"pin": PIN})
+    assert crypto.card_hash(card)
+    assert throttle.failures(crypto.card_hash(card), None, None) == {"card": 0}
+    assert sandbox.card(card)["failed_pin_attempts"] == 0
+
+
+# --- Staff: lockouts ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff(db):
+    user = User.objects.create_user("staff", password="correct horse battery", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(codename__in=["view_kiosk", "unlock_pin_throttle"])
+    )
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_staff_see_blocks_and_unlock_them(device, staff, new_card, sandbox):
+    card = new_card("30.00")
+    guest_id = start_visit(device, "balance")
+    check_balance(device, guest_id, card, pin=WRONG_PIN)
+    device.post(g(guest_id, "balance/pin/"), {"pin": WRONG_PIN})
+
+    page = staff.get("/admin/kiosk/kiosk/lockouts/")
+
+    text = page.content.decode()
+    assert "no-store" in page["Cache-Control"]
+    assert f"Card •••• {card[-4:]}" in text
+    assert "Kiosk Lobby 1" in text
+    assert card not in text
+    blocked = [lockout for lockout in lockouts.current() if lockout.blocked]
+    assert [lockout.scope for lockout in blocked] == ["card"]
+    assert staff.get("/admin/kiosk/kiosk/").context["blocked_count"] == 1
+
+    staff.post("/admin/kiosk/kiosk/lockouts/", {"token": blocked[0].token})
+
+    assert not [lockout for lockout in lockouts.current() if lockout.blocked]
+    check_balance(device, guest_id, card, pin=PIN)
+    assert device.get(g(guest_id, "balance/result/")).status_code == 200
+    assert sandbox.card(card)["failed_pin_attempts"] == 0
+
+
+def test_staff_clear_a_card_by_its_number(device, staff, new_card, sandbox):
+    card = new_card("30.00")
+    card_hash = crypto.card_hash(card)
+    throttle.record_failure(card_hash, "online-session", "10.0.0.9")  # blocked online
+    throttle.record_failure(card_hash, "online-session", "10.0.0.9")
+    assert throttle.check(card_hash, None, None)
+
+    staff.post("/admin/kiosk/kiosk/lockouts/", {"card_number": f"{card[:4]} {card[4:]}"})
+
+    assert not throttle.check(card_hash, None, None)
+
+
+# --- Card entry ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "number"),
+    [
+        ("6006491000000001", "6006491000000001"),
+        ("6006 4910 0000 0001", "6006491000000001"),
+        ("6006-4910-0000-0001", "6006491000000001"),
+        ("%B6006491000000001^GUEST/GIFT^2912101?", "6006491000000001"),
+        (";6006491000000001=2912101?", "6006491000000001"),
+        ("%B6006491000000001^GUEST/GIFT^2912101?;6006491000000001=2912101?", "6006491000000001"),
+    ],
+)
+def test_card_entry_takes_keypad_barcode_and_stripe_input(typed, number):
+    assert services.parse_card_entry(typed) == number
+
+
+@pytest.mark.parametrize("typed", ["", "12345", "6006a91000000001", "%Bxx^", "٦٠٠٦٤٩١٠٠٠٠٠٠٠٠١"])
+def test_card_entry_refuses_what_is_not_a_card_number(typed):
+    with pytest.raises(InvalidInput):
+        services.parse_card_entry(typed)
+
+
+def test_a_bad_card_number_stays_on_the_card_page(device, items):
+    guest_id = start_visit(device)
+    order_items(device, guest_id, [(items["latte"], 1)])
+    response = device.post(g(guest_id, "pay/card/"), {"card_number": "1234"})
+    assert response.status_code == 400
+    assert 'aria-invalid="true"' in response.content.decode()
+    assert device.session.get("kiosk_payment") is None
