@@ -119,7 +119,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "giftcards",
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", "giftcards"),
         }
     }
     CELERY_BROKER_URL = REDIS_URL
@@ -143,6 +143,7 @@ else:
 # Reconciliation replays within eCard's 2-hour window; no countdown is ever longer than this,
 # and a Redis message unacknowledged for longer is redelivered.
 CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = 3 * 60 * 60
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", "celery")
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -7,6 +7,9 @@ from pathlib import Path
 RUN_DIR = Path(__file__).resolve().parent.parent / "var" / "test-runs" / str(os.getpid())
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("CELERY_QUEUE_DIR", str(RUN_DIR / "celery"))
+# On a shared Redis, a run's worker consumes only its own queue and its cache keys stay its own.
+os.environ.setdefault("CELERY_QUEUE", f"test-{os.getpid()}")
+os.environ.setdefault("CACHE_KEY_PREFIX", f"giftcards-test-{os.getpid()}")
 
 from config.settings import *  # noqa: E402, F403
 
@@ -14,3 +17,8 @@ from config.settings import *  # noqa: E402, F403
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(RUN_DIR / "test-db.sqlite3")}  # noqa: F405
     RUN_DIR.mkdir(parents=True, exist_ok=True)
+else:
+    # PostgreSQL: one test database per run, so that two runs on one server never collide.
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"  # noqa: F405
+    }
