@@ -20,6 +20,7 @@ class LoadResult:
     errors: int = 0
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    tags: list[Any] = field(default_factory=list)  # what each recorded `step` returned
     error_samples: list[str] = field(default_factory=list)
 
     @property
@@ -70,7 +71,7 @@ def run(
         while keep_going():
             began = time.monotonic()
             try:
-                step(state)
+                tag = step(state)
                 failed = None
             except Exception as exc:  # noqa: BLE001 - counted and sampled, never fatal
                 failed = f"{type(exc).__name__}: {exc}"[:300]
@@ -85,6 +86,7 @@ def run(
                 else:
                     result.completed += 1
                     result.latencies.append(done - began)
+                    result.tags.append(tag)
 
     threads = [threading.Thread(target=worker, args=(s,), daemon=True) for s in states]
     for thread in threads:

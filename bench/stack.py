@@ -208,7 +208,10 @@ class Stack:
         guest = self.guest()
         while True:
             try:
-                if guest.get("/").status == 200 and len(self.web_workers_pids()) >= self.web_workers:
+                if (
+                    guest.get("/").status == 200
+                    and len(self.web_workers_pids()) >= self.web_workers
+                ):
                     break
             except OSError:
                 pass

@@ -164,6 +164,10 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_TIMEZONE = "UTC"
 # Keep our logging configuration (and its redacting filter) in workers too.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fixup closes the database connection before and after every task unless this is
+# set: a new PostgreSQL connection (a backend process) per reconcile. Tasks reuse connections
+# instead, recycled like web requests' by CONN_MAX_AGE and health checks (ecard_integration/tasks.py).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", 1000)
 CELERY_BEAT_SCHEDULE = {
     "reconcile-due-transactions": {
         "task": "ecard_integration.sweep_due_transactions",

@@ -3,6 +3,8 @@
 import logging
 
 from celery import shared_task
+from celery.signals import task_postrun, task_prerun
+from django.db import close_old_connections
 
 from ecard_integration import reconciliation
 from ecard_integration.reconciliation import backoff_seconds
@@ -16,6 +18,17 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _recycle_database_connections(task=None, **kwargs) -> None:
+    """What Django does around each web request: drop a connection that is broken or older than
+    CONN_MAX_AGE, keep the others (with CELERY_DB_REUSE_MAX set, Celery no longer closes them).
+    Not for eager tasks: they run inside the caller's (maybe a test's) transaction."""
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    close_old_connections()
 
 
 def enqueue(task, transaction_id: int, *, countdown: float = 0) -> None:

@@ -65,15 +65,10 @@ class KioskAdmin(admin.ModelAdmin):
         return super().render_change_form(request, context, *args, **kwargs)
 
     def changelist_view(self, request, extra_context=None):
-        extra = {
-            "lockouts_url": reverse("admin:kiosk_kiosk_lockouts")
-            if request.user.has_perm("kiosk.unlock_pin_throttle")
-            else "",
-            "blocked_count": len(lockouts.current(blocked_only=True))
-            if request.user.has_perm("kiosk.unlock_pin_throttle")
-            else 0,
-            **(extra_context or {}),
-        }
+        extra = {"lockouts_url": "", "blocked_count": 0, **(extra_context or {})}
+        if request.user.has_perm("kiosk.unlock_pin_throttle"):
+            extra["lockouts_url"] = reverse("admin:kiosk_kiosk_lockouts")
+            extra["blocked_count"] = len(lockouts.current(blocked_only=True))
         return super().changelist_view(request, extra)
 
     # --- actions ---

@@ -28,6 +28,14 @@ def _keypad_input(**attrs) -> dict:
     }
 
 
+class UnechoedTextInput(forms.TextInput):
+    """A text input that never renders its value back: a card number that failed is typed (or
+    scanned) again, and never lands in a page's HTML."""
+
+    def format_value(self, value):
+        return None
+
+
 class EnrollForm(forms.Form):
     code = forms.CharField(
         label="Enrollment code",
@@ -43,7 +51,7 @@ class CardForm(forms.Form):
         max_length=200,  # a magnetic-stripe reader types whole tracks
         strip=True,
         error_messages={"required": "Enter the card number, or scan or swipe the card."},
-        widget=forms.TextInput(
+        widget=UnechoedTextInput(
             attrs=_keypad_input(
                 **{"data-primary-input": "", "class": "entry", "data-max-digits": "19"}
             )

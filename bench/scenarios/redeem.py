@@ -56,16 +56,21 @@ def _approved_tenders() -> int:
     return Tender.objects.filter(status=TenderStatus.APPROVED).count()
 
 
-def web_redeems(stack, *, concurrency: int, total=None, seconds=None, warmup=0.0) -> dict:
-    """Pay open orders over HTTP; returns rates, latencies, CPU and what the sandbox counted."""
-    expected = total or int(seconds * 500 + 500)
+def web_redeems(
+    stack, *, concurrency: int, total=None, seconds=None, warmup=0.0, max_rate=500.0
+) -> dict:
+    """Pay open orders over HTTP; returns rates, latencies, CPU and what the sandbox counted.
+
+    Time-bound runs get enough orders for `max_rate` payments a second."""
+    expected = total or int((seconds + warmup) * max_rate + concurrency * 4)
     orders = iter(data.open_orders(expected))
     cards = data.create_cards(stack, concurrency, CARD_BALANCE)
     lock = threading.Lock()
 
     def make_state(i: int) -> WebGuest:
         guest = stack.guest()
-        assert guest.get("/").status == 200 and guest.csrf, "the menu sets a CSRF token"
+        if guest.get("/").status != 200 or not guest.csrf:
+            raise RuntimeError("the menu did not answer with a CSRF token")
         return WebGuest(guest, cards[i], orders, lock)
 
     def step(state: WebGuest) -> None:

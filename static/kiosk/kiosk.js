@@ -70,6 +70,15 @@
     }
     var keypad = pinStep.querySelector(".keypad");
     var pinField = pin.closest(".field");
+    var title = document.getElementById("pin-title");
+    var pinTitle = title ? title.textContent : "";
+
+    function setTitle(text) {
+      if (title && text) {
+        title.textContent = text;
+        document.title = text + document.title.slice(document.title.indexOf(" · "));
+      }
+    }
 
     function showPin() {
       confirmStep.hidden = true;
@@ -77,6 +86,7 @@
       if (keypad) { keypad.hidden = false; }
       if (pinField) { pinField.hidden = false; }
       if (back) { back.hidden = true; }
+      setTitle(pinTitle);
       pin.focus();
     }
 
@@ -92,6 +102,7 @@
       if (pinField) { pinField.hidden = true; }
       confirmStep.hidden = false;
       if (back) { back.hidden = false; }
+      setTitle(title && title.getAttribute("data-confirm-title"));
       form.querySelector("#confirm-pay").focus();
     }
 

@@ -1,6 +1,10 @@
 """The kiosk in Debian's Chromium at a portrait kiosk size, each journey checked on the sandbox's
 ledger. Screenshots of every screen go to tests/artifacts/kiosk/."""
 
+# The kiosk fixtures live in tests/kiosk/browser.py (this folder's conftest is not ours to
+# edit); imported here, they are also the tests' parameters.
+# ruff: noqa: F811
+
 import re
 import time
 
@@ -194,9 +198,7 @@ def test_cancel_after_a_partial_tender_voids_it(kiosk_page, sandbox, new_card):
     assert (void_row.store_id, void_row.terminal_id) == ("store-001", "kiosk-lobby-1")
 
 
-def test_wrong_pin_gets_one_message_then_a_block_before_ecards_lock(
-    kiosk_page, sandbox, new_card
-):
+def test_wrong_pin_gets_one_message_then_a_block_before_ecards_lock(kiosk_page, sandbox, new_card):
     page = kiosk_page
     card = new_card("30.00")
     start_order(page, [("Latte", 1)])
@@ -317,4 +319,4 @@ def test_a_disabled_kiosk_stops_and_its_open_order_is_voided(kiosk_page, sandbox
     Kiosk.objects.update(active=True)
     page.reload()
     expect(page.get_by_role("heading", name="This screen is not set up as a kiosk")).to_be_visible()
-    assert KIOSK_VIEWPORT == page.viewport_size
+    assert page.viewport_size == KIOSK_VIEWPORT

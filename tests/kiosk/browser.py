@@ -37,7 +37,28 @@ def menu_and_kiosk(db):
 
 @pytest.fixture
 def kiosk_context(browser):
+    """A kiosk-sized browser context. Any Content-Security-Policy violation (an inline script or
+    style slipped into a page) fails the test."""
     context = browser.new_context(viewport=KIOSK_VIEWPORT, locale="en-US", has_touch=True)
+    violations = []
+    context.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    yield context
+    context.close()
+    assert violations == [], violations
+
+
+@pytest.fixture
+def audit_context(browser):
+    """Like `kiosk_context`, with the page's CSP bypassed so that axe-core can be injected from
+    its local file (an inline script); the journeys in test_kiosk.py run under the real CSP."""
+    context = browser.new_context(
+        viewport=KIOSK_VIEWPORT, locale="en-US", has_touch=True, bypass_csp=True
+    )
     yield context
     context.close()
 

@@ -1,0 +1,51 @@
+"""How big each scenario is: `--quick` (under 3 minutes) or the full run."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    mode: str
+    a_total: int  # redemptions per side in A
+    a_concurrency: int
+    b_solo: int  # redemptions by one guest alone in B
+    b_seconds: float
+    b_warmup: float
+    d_total: int  # unknown transactions to drain in D
+    d_deadline: float
+    e_seconds: float
+    web_workers: int = int(os.environ.get("BENCH_WEB_WORKERS", 2))
+    web_threads: int = int(os.environ.get("BENCH_WEB_THREADS", 16))
+    web_worker_class: str = os.environ.get("BENCH_WEB_WORKER_CLASS", "gthread")
+    worker_concurrency: int = int(os.environ.get("BENCH_WORKER_CONCURRENCY", 4))
+    token_lifetime: int = int(os.environ.get("BENCH_TOKEN_LIFETIME", 600))
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+QUICK = BenchConfig(
+    mode="quick",
+    a_total=300,
+    a_concurrency=16,
+    b_solo=10,
+    b_seconds=10,
+    b_warmup=2,
+    d_total=500,
+    d_deadline=120,
+    e_seconds=5,
+)
+FULL = BenchConfig(
+    mode="full",
+    a_total=2000,
+    a_concurrency=16,
+    b_solo=40,
+    b_seconds=60,
+    b_warmup=5,
+    d_total=10_000,
+    d_deadline=900,
+    e_seconds=30,
+)

@@ -1,0 +1,192 @@
+"""D. Reconciliation: `unknown` redeems drained by the Celery worker vs. raw replays of the same.
+
+How the rows are made (documented in docs/performance.md): for each of N fresh sandbox cards a
+redeem is built with `wire.build_request` and processed once at the sandbox by the raw client
+(as if eCard had processed it and the answer had been lost), then stored as `services.redeem`
+stores a request whose outcome was lost: state `unknown`, the exact bytes encrypted with
+`crypto.encrypt`, first sent now, due now. The worker's replays thus get eCard's stored outcome,
+exactly as the raw replays of the same bytes do afterwards.
+
+Draining: one `reconcile_transaction` message per row, published through `tasks.enqueue` as
+`record_unknown` does (the beat sweep publishes the same message), while the clock runs; done
+when no row is `unknown`. Queries per transaction: `reconciliation.reconcile` in the bench
+process under `CaptureQueriesContext`, with 10 rows due and again with N+ rows due.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+from bench import data
+from bench.procstat import CpuMeter
+
+SAMPLE = 10
+
+
+def _send_all(prepared: list, threads: int) -> float:
+    """Send every prepared request once through `EcardClient.send`; returns the rate."""
+    from ecard_integration.client import get_client
+
+    client = get_client()
+
+    def send(chunk: list) -> None:
+        for request in chunk:
+            client.send(request, budget_seconds=20.0)
+
+    chunks = [prepared[i::threads] for i in range(threads)]
+    start = time.monotonic()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(send, chunks))
+    return len(prepared) / (time.monotonic() - start)
+
+
+def _store_unknown(cards: list[str], prepared: list) -> list[int]:
+    """Rows as `services.redeem` leaves them when the answer was lost."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.db import connection
+
+    from ecard_integration import crypto
+    from ecard_integration.models import EcardTransaction, Kind, Source, State
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT now()")
+        now = cursor.fetchone()[0]
+    window = settings.ECARD_REPLAY_WINDOW_SECONDS - settings.ECARD_REPLAY_SAFETY_MARGIN_SECONDS
+    rows = [
+        EcardTransaction(
+            request_id=request.request_id,
+            kind=Kind.REDEEM,
+            state=State.UNKNOWN,
+            source=Source.ONLINE,
+            store_id="store-001",
+            terminal_id="web-01",
+            caller_reference="bench-reconcile",
+            card_ciphertext=crypto.encrypt_text(card),
+            card_hash=crypto.card_hash(card),
+            card_last4=card[-4:],
+            amount=Decimal("1.00"),
+            currency=settings.ECARD_CURRENCY,
+            replay_ciphertext=crypto.encrypt(request.body),
+            request_sha256=request.body_sha256,
+            first_sent_at=now,
+            replay_deadline=now + timedelta(seconds=window),
+            next_attempt_at=now,
+            attempts=1,
+            error_code="ReadTimeout",
+        )
+        for card, request in zip(cards, prepared, strict=True)
+    ]
+    made = EcardTransaction.objects.bulk_create(rows, batch_size=1000)
+    return [row.id for row in made]
+
+
+def _queries_per_reconcile(ids: list[int]) -> list[int]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from ecard_integration import reconciliation
+
+    counts = []
+    for transaction_id in ids:
+        with CaptureQueriesContext(connection) as captured:
+            state = reconciliation.reconcile(transaction_id)
+        assert state == "approved", state
+        counts.append(len(captured.captured_queries))
+    return counts
+
+
+def _queries_per_sweep() -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from ecard_integration import reconciliation
+
+    with CaptureQueriesContext(connection) as captured:
+        reconciliation.due_transaction_ids()
+        reconciliation.abandoned_approved_ids()
+    return len(captured.captured_queries)
+
+
+def _remaining(ids: list[int]) -> int:
+    from ecard_integration.models import EcardTransaction, State
+
+    return EcardTransaction.objects.filter(id__in=ids, state=State.UNKNOWN).count()
+
+
+def run(stack, cfg) -> dict:
+    from ecard_integration import tasks
+
+    total = cfg.d_total
+    concurrency = stack.worker_concurrency
+    stack.control.settings(latency_seconds=0)
+    started = time.monotonic()
+    cards = data.create_cards(stack, total + SAMPLE, "100.00")
+    prepared = [data.redeem_request(card, "1.00") for card in cards]
+    first_rate = _send_all(prepared, concurrency)
+    sample_ids = _store_unknown(cards[:SAMPLE], prepared[:SAMPLE])
+    small = _queries_per_reconcile(sample_ids[: SAMPLE // 2])
+    sweep_small = _queries_per_sweep()
+    ids = _store_unknown(cards[SAMPLE:], prepared[SAMPLE:])
+    large = _queries_per_reconcile(sample_ids[SAMPLE // 2 :])
+    sweep_large = _queries_per_sweep()
+    setup_seconds = time.monotonic() - started
+
+    before = stack.control.stats()
+    meter = CpuMeter(
+        {
+            "celery worker": stack.worker_pids,
+            "sandbox": stack.sandbox_pids,
+            "postgres": stack.postgres_pids,
+        }
+    ).start()
+    start = time.monotonic()
+    publisher = threading.Thread(
+        target=lambda: [tasks.enqueue(tasks.reconcile_transaction, i) for i in ids], daemon=True
+    )
+    publisher.start()
+    deadline = start + cfg.d_deadline
+    remaining = total
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        remaining = _remaining(ids)
+        if remaining == 0 and not publisher.is_alive():
+            break
+    drain_seconds = time.monotonic() - start
+    cpu = meter.stop()
+    after = stack.control.stats()
+    publisher.join(5)
+    drained = total - remaining
+    drain_rate = drained / drain_seconds
+
+    raw_start = time.monotonic()
+    raw_rate = _send_all(prepared[SAMPLE:], concurrency)
+    raw_seconds = time.monotonic() - raw_start
+    ratio = drain_rate / raw_rate if raw_rate else 0.0
+    constant = len(set(small + large)) == 1
+    calls = after["requests"]["redeem"] - before["requests"]["redeem"]
+    return {
+        "transactions": total,
+        "concurrency": concurrency,
+        "how": "sandbox-processed redeems stored as unknown; one reconcile message per row",
+        "setup_seconds": round(setup_seconds, 1),
+        "first_processing_rate": round(first_rate, 1),
+        "drained": drained,
+        "drain_seconds": round(drain_seconds, 2),
+        "drain_rate": round(drain_rate, 1),
+        "raw_replay_seconds": round(raw_seconds, 2),
+        "raw_replay_rate": round(raw_rate, 1),
+        "ratio": round(ratio, 3),
+        "queries_per_reconcile": {f"{SAMPLE} due": small, f"{total + SAMPLE // 2} due": large},
+        "queries_per_sweep": {f"{SAMPLE} due": sweep_small, f"{total} due": sweep_large},
+        "queries_constant": constant,
+        "cpu_ms_per_transaction": {k: round(v * 1000 / max(drained, 1), 2) for k, v in cpu.items()},
+        "sandbox_calls_per_transaction": round(calls / max(drained, 1), 3),
+        "sandbox_replays": after["replays"] - before["replays"],
+        "goal": {"ratio_min": 0.7, "queries": "constant"},
+        "met": {"ratio": ratio >= 0.7, "queries_constant": constant and drained == total},
+    }
