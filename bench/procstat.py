@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -41,6 +42,13 @@ def cpu_of(pids: list[int]) -> float:
     return sum(cpu_seconds(pid) for pid in pids)
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all cores, every process), from /proc/stat."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / TICKS
+
+
 def memory_kb(pid: int) -> dict[str, int]:
     """VmRSS and VmHWM (peak RSS) in kB."""
     values = {"VmRSS": 0, "VmHWM": 0}
@@ -64,6 +72,9 @@ class CpuMeter:
         self.groups = groups
         self.before: dict[str, dict[int, float]] = {}
         self.result: dict[str, float] = {}
+        self.machine_before = 0.0
+        self.wall_before = 0.0
+        self.machine: dict[str, float] = {}
 
     def _read(self) -> dict[str, dict[int, float]]:
         return {
@@ -72,6 +83,8 @@ class CpuMeter:
 
     def start(self) -> CpuMeter:
         self.before = self._read()
+        self.machine_before = machine_busy_seconds()
+        self.wall_before = time.monotonic()
         return self
 
     def stop(self) -> dict[str, float]:
@@ -79,5 +92,12 @@ class CpuMeter:
         self.result = {
             name: sum(t - self.before[name].get(pid, 0.0) for pid, t in after[name].items())
             for name in after
+        }
+        wall = time.monotonic() - self.wall_before
+        busy = machine_busy_seconds() - self.machine_before
+        # "other": every process this meter does not name (Redis, colleagues' jobs on the box).
+        self.machine = {
+            "cores_busy": round(busy / wall, 2) if wall else 0.0,
+            "other_cores_busy": round((busy - sum(self.result.values())) / wall, 2) if wall else 0.0,
         }
         return self.result

@@ -233,6 +233,16 @@ PIN_THROTTLE_IP_SECONDS = env.int("PIN_THROTTLE_IP_SECONDS", 10 * 60)
 if PIN_THROTTLE_CARD_LIMIT >= 3:
     refuse("PIN_THROTTLE_CARD_LIMIT", "must be below eCard's lock at 3 wrong PINs")
 
+# --- Kiosks -----------------------------------------------------------------------------------
+# Seconds without a touch before the "still here?" countdown, and the countdown's length.
+KIOSK_IDLE_SECONDS = env.int("KIOSK_IDLE_SECONDS", 60)
+KIOSK_IDLE_COUNTDOWN_SECONDS = env.int("KIOSK_IDLE_COUNTDOWN_SECONDS", 15)
+# Slack before the server itself ends a visit whose browser went silent.
+KIOSK_IDLE_GRACE_SECONDS = env.int("KIOSK_IDLE_GRACE_SECONDS", 30)
+KIOSK_ENROLLMENT_CODE_SECONDS = env.int("KIOSK_ENROLLMENT_CODE_SECONDS", 900)
+KIOSK_ENROLL_ATTEMPT_LIMIT = env.int("KIOSK_ENROLL_ATTEMPT_LIMIT", 10)
+KIOSK_CREDENTIAL_MAX_AGE_DAYS = env.int("KIOSK_CREDENTIAL_MAX_AGE_DAYS", 365)
+
 # --- Card data at rest --------------------------------------------------------------------------
 # Fernet keys, newest first: the first encrypts, every one decrypts (rotation, see docs/security.md).
 CARD_DATA_KEYS = env.list("CARD_DATA_KEYS", default=[DEV_CARD_DATA_KEY] if DEBUG else [])

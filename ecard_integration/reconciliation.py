@@ -56,6 +56,12 @@ def reconcile(transaction_id: int) -> str | None:
         state__in=[State.CREATED, State.UNKNOWN],
         next_attempt_at__lte=Now(),
     )
+    # Inside the window: claim a lease and replay the stored bytes. The common case, so tried
+    # first; `first_sent_at` set keeps it apart from the never-sent case below.
+    if due.filter(
+        first_sent_at__isnull=False, replay_deadline__gt=Now(), replay_ciphertext__isnull=False
+    ).update(next_attempt_at=services.db_now_plus(lease_seconds())):
+        return _replay(transaction_id)
     # Never sent: the process died between writing the row and sending. Nothing was processed.
     if due.filter(state=State.CREATED, first_sent_at__isnull=True).update(
         state=State.REJECTED,
@@ -65,11 +71,6 @@ def reconcile(transaction_id: int) -> str | None:
         replay_ciphertext=None,
     ):
         return State.REJECTED
-    # Inside the window: claim a lease and replay the stored bytes.
-    if due.filter(replay_deadline__gt=Now(), replay_ciphertext__isnull=False).update(
-        next_attempt_at=services.db_now_plus(lease_seconds())
-    ):
-        return _replay(transaction_id)
     # Past the deadline: never replay. Wipe the bytes and settle another way.
     if due.filter(Q(replay_deadline__lte=Now()) | Q(replay_ciphertext__isnull=True)).update(
         state=State.NEEDS_ATTENTION,

@@ -103,6 +103,8 @@ def device_view(view):
 def out_of_service(request):
     if GuestSession(request.session).has_anything():
         services.wipe_guest_session(session=request.session)
+    if request.htmx:  # a poll: the whole page moves to the out-of-service screen
+        return HttpResponseClientRedirect(reverse("kiosk:attract"))
     return render(request, "kiosk/out_of_service.html", status=503)
 
 
@@ -123,7 +125,7 @@ def guest_view(view=None, *, poll: bool = False):
         def wrapper(request, guest_id, *args, **kwargs):
             guest = GuestSession(request.session)
             if not guest.belongs_to(guest_id, request.kiosk):
-                return go(request, guest_home(guest))
+                return go(request, guest_home(guest, request.kiosk))
             idle = guest.idle_seconds() > services.server_idle_limit_seconds()
             if idle and not services.payment_in_flight(guest.order()):
                 services.wipe_guest_session(session=request.session)
@@ -139,9 +141,9 @@ def guest_view(view=None, *, poll: bool = False):
     return decorate(view) if view is not None else decorate
 
 
-def guest_home(guest: GuestSession) -> str:
+def guest_home(guest: GuestSession, kiosk) -> str:
     """Where a stray or stale page sends the browser: the current visit's page, or the start."""
-    if guest.id is None:
+    if guest.id is None or not guest.belongs_to(guest.id, kiosk):
         return reverse("kiosk:attract")
     if guest.session.get("kiosk_order"):
         return url(guest, "pay")

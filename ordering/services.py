@@ -729,7 +729,8 @@ def _give_up_and_void(tender: Tender) -> None:
     row = EcardTransaction.objects.get(id=tender.transaction_id)
     if row.state == State.APPROVED:
         try:
-            ecard_services.void(original=row, source=Source.ONLINE, reason="removed by the guest")
+            # Same source as the redeem: a kiosk payment is voided as the kiosk.
+            ecard_services.void(original=row, source=row.source, reason="removed by the guest")
         except (ecard_services.CardBusyError, ecard_services.NotVoidableError):
             pass  # another void is under way, or the card is busy: the worker settles it
         except EcardError:

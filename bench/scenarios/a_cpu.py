@@ -9,7 +9,7 @@ def run(stack, cfg) -> dict:
     stack.control.settings(latency_seconds=0)
     concurrency = cfg.a_concurrency
     # Warm both paths (imports, templates, connections, the token) before measuring.
-    redeem.web_redeems(stack, concurrency=concurrency, total=concurrency * 2)
+    warm = redeem.web_redeems(stack, concurrency=concurrency, total=concurrency * 2)
     redeem.raw_redeems(stack, concurrency=concurrency, total=concurrency * 2)
     web = redeem.web_redeems(stack, concurrency=concurrency, total=cfg.a_total)
     raw = redeem.raw_redeems(stack, concurrency=concurrency, total=cfg.a_total)
@@ -18,6 +18,7 @@ def run(stack, cfg) -> dict:
     return {
         "concurrency": concurrency,
         "web": web,
+        "web_warmup": warm,
         "raw": raw,
         "ratio": round(ratio, 3),
         "server_cpu_ms_per_redemption": round(web_cpu["gunicorn"] + web_cpu["postgres"], 2),

@@ -8,7 +8,8 @@ import math
 def run(stack, a: dict | None, b: dict | None, *, run_stats: dict, elapsed: float) -> dict:
     from ecard_integration.tokens import usable_seconds
 
-    phases = [p for p in ((a or {}).get("web"), (b or {}).get("web"), (b or {}).get("solo")) if p]
+    a, b = a or {}, b or {}
+    phases = [p for p in (a.get("web_warmup"), a.get("web"), b.get("solo"), b.get("web")) if p]
     calls = sum(p["sandbox"]["requests"]["redeem"] for p in phases)
     logical = sum(p["ledger_transactions"] for p in phases)
     tls = sum(p["sandbox"]["tls_connections"] for p in phases)

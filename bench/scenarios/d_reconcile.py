@@ -185,6 +185,7 @@ def run(stack, cfg) -> dict:
         "queries_per_sweep": {f"{SAMPLE} due": sweep_small, f"{total} due": sweep_large},
         "queries_constant": constant,
         "cpu_ms_per_transaction": {k: round(v * 1000 / max(drained, 1), 2) for k, v in cpu.items()},
+        "machine": meter.machine,
         "sandbox_calls_per_transaction": round(calls / max(drained, 1), 3),
         "sandbox_replays": after["replays"] - before["replays"],
         "goal": {"ratio_min": 0.7, "queries": "constant"},

@@ -107,6 +107,7 @@ def web_redeems(
     approved = _approved_tenders() - before_paid
     return {
         **_figures(result, meter.result),
+        "machine": meter.machine,
         "approved": approved,
         "ledger_transactions": ledger,
         "sandbox": _stats_delta(before_stats, after_stats),
@@ -140,6 +141,7 @@ def raw_redeems(stack, *, concurrency: int, total=None, seconds=None, warmup=0.0
     )
     return {
         **_figures(result, meter.result),
+        "machine": meter.machine,
         "approved": len(approved),
         "sandbox": _stats_delta(before_stats, stack.control.stats()),
     }

@@ -165,3 +165,24 @@ def test_wipe_guest_session_service_flushes_everything(device, kiosk, items):
 
     assert dict(session.items()) == {}
     assert not SessionStore().exists(old_key)
+
+
+def test_a_visit_of_another_kiosk_is_not_followed(device, kiosk, store):
+    from kiosk.models import Kiosk
+
+    guest_id = start_visit(device)
+    session = device.session
+    other = Kiosk.objects.create(name="Lobby 2", store=store, terminal_id="k2")
+    session["kiosk_guest"] = {**session["kiosk_guest"], "kiosk": other.id}
+    session.save()
+    assert device.get(g(guest_id))["Location"] == "/kiosk/"
+
+
+def test_a_poll_from_a_disabled_kiosk_moves_the_whole_page(device, kiosk):
+    from kiosk.models import Kiosk
+
+    guest_id = start_visit(device)
+    Kiosk.objects.filter(id=kiosk.id).update(active=False)
+    response = device.get(g(guest_id, "status/"), headers={"HX-Request": "true"})
+    assert response["HX-Redirect"] == "/kiosk/"
+    assert device.get("/kiosk/").status_code == 503

@@ -1,0 +1,166 @@
+"""Query budgets for the hot paths measured by `make bench` (docs/performance.md).
+
+- the guest checkout: paying an order online (the POST with card number and PIN) and the pages
+  around it, with a budget, and the same count whatever the order's size;
+- the reconciliation step: `reconcile(id)` and the sweep, the same count with 2 or 20 rows due;
+- the admin transaction list: guarded in tests/ecard_integration/test_admin.py
+  (`test_changelist_masks_card_numbers_with_a_bounded_number_of_queries`: at most 15 queries,
+  the same for 3 and 30 rows).
+
+A budget that fails means a new query per request: check it is worth its cost (the bench shows
+what each one costs) before raising the number.
+"""
+
+import re
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.db.models.functions import Now
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from ecard_integration import reconciliation, services
+from ecard_integration.models import EcardTransaction, Source, State
+from ordering.models import Category, Item, Order, OrderStatus
+from tests.ecard_integration.helpers import new_card_number
+
+pytestmark = pytest.mark.django_db(transaction=True)
+PIN = "4826"
+
+# Measured on PostgreSQL and SQLite; the bench's scenario A profile explains each query.
+PAY_BUDGET = 36
+ORDER_PAGE_BUDGET = 16
+CHECKOUT_BUDGET = 16
+RECONCILE_BUDGET = 6  # claim, read, exchange + attempts, outcome, "abandoned?" check
+
+
+@pytest.fixture
+def menu(db):
+    coffee = Category.objects.create(name="Coffee", sort_order=1)
+    return [
+        Item.objects.create(category=coffee, name=f"Item {n}", price=Decimal("2.00"))
+        for n in range(10)
+    ]
+
+
+@pytest.fixture
+def card(sandbox):
+    number = new_card_number()
+    sandbox.create_card(number, Decimal("500.00"), pin=PIN)
+    return number
+
+
+def _checkout(client, items) -> Order:
+    for item in items:
+        client.post(reverse("ordering:cart_add"), {"item": str(item.id), "quantity": "1"})
+    total = f"{sum(item.price for item in items):.2f}"
+    response = client.post(
+        reverse("ordering:checkout"),
+        {"guest_name": "Ada", "guest_email": "", "expected_total": total},
+    )
+    assert response.status_code == 303, response.content.decode()[:500]
+    return Order.objects.get(number=response["Location"].split("/")[2])
+
+
+def _pay(client, order, card):
+    page = client.get(reverse("ordering:order", args=[order.number, order.access_token]))
+    key = re.search(r'name="attempt_key" value="([^"]+)"', page.content.decode()).group(1)
+    return client.post(
+        reverse("ordering:order_pay", args=[order.number, order.access_token]),
+        {"card_number": card, "pin": PIN, "amount": "", "attempt_key": key},
+    )
+
+
+def _queries(action) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        action()
+    return len(captured.captured_queries)
+
+
+def test_paying_online_has_a_query_budget_independent_of_the_order_size(
+    client, menu, card, django_assert_max_num_queries
+):
+    client.get(reverse("ordering:menu"))
+    _pay(client, _checkout(client, menu[:1]), card)  # warm: session, token, caches
+
+    small = _checkout(client, menu[:1])
+    with django_assert_max_num_queries(PAY_BUDGET):
+        response = _pay_only(client, small, card)
+    assert response.status_code == 303
+    small.refresh_from_db()
+    assert small.status == OrderStatus.PAID
+
+    large = _checkout(client, menu)
+    assert _queries(lambda: _pay_only(client, large, card)) == _queries_of_last_pay(
+        client, menu[:1], card
+    )
+
+
+def _pay_only(client, order, card):
+    return client.post(
+        reverse("ordering:order_pay", args=[order.number, order.access_token]),
+        {"card_number": card, "pin": PIN, "amount": "", "attempt_key": uuid.uuid4().hex},
+    )
+
+
+def _queries_of_last_pay(client, items, card) -> int:
+    order = _checkout(client, items)
+    return _queries(lambda: _pay_only(client, order, card))
+
+
+def test_checkout_and_order_pages_have_query_budgets(
+    client, menu, card, django_assert_max_num_queries
+):
+    client.get(reverse("ordering:menu"))
+    for item in menu:
+        client.post(reverse("ordering:cart_add"), {"item": str(item.id), "quantity": "1"})
+    total = f"{sum(item.price for item in menu):.2f}"
+    with django_assert_max_num_queries(CHECKOUT_BUDGET):
+        response = client.post(
+            reverse("ordering:checkout"),
+            {"guest_name": "Ada", "guest_email": "", "expected_total": total},
+        )
+    assert response.status_code == 303
+    order = Order.objects.get(number=response["Location"].split("/")[2])
+    url = reverse("ordering:order", args=[order.number, order.access_token])
+    with django_assert_max_num_queries(ORDER_PAGE_BUDGET):
+        assert client.get(url).status_code == 200
+    assert _pay_only(client, order, card).status_code == 303
+    with django_assert_max_num_queries(ORDER_PAGE_BUDGET):
+        assert client.get(url).status_code == 200  # the confirmation
+
+
+def _unknown_rows(sandbox, count: int) -> list[int]:
+    """Redeems eCard processed but whose answers were lost, due for reconciliation now."""
+    ids = []
+    for _ in range(count):
+        number = new_card_number()
+        sandbox.create_card(number, Decimal("50.00"), pin=PIN)
+        sandbox.set_faults([{"match": {"card_number": number}, "action": "drop_after_commit"}])
+        row = services.redeem(
+            card_number=number, amount="1.00", pin=PIN, source=Source.KIOSK, budget_seconds=1
+        )
+        assert row.state == State.UNKNOWN
+        ids.append(row.id)
+    sandbox.clear_faults()
+    EcardTransaction.objects.filter(id__in=ids).update(next_attempt_at=Now() - timedelta(seconds=1))
+    return ids
+
+
+def test_a_reconcile_step_costs_the_same_queries_with_2_or_20_rows_due(sandbox):
+    few = _unknown_rows(sandbox, 2)
+    sweep_few = _queries(reconciliation.due_transaction_ids)
+    with CaptureQueriesContext(connection) as first:
+        assert reconciliation.reconcile(few[0]) == State.APPROVED
+    assert len(first.captured_queries) <= RECONCILE_BUDGET, [
+        q["sql"][:80] for q in first.captured_queries
+    ]
+
+    many = _unknown_rows(sandbox, 19)
+    assert _queries(reconciliation.due_transaction_ids) == sweep_few == 1
+    with CaptureQueriesContext(connection) as later:
+        assert reconciliation.reconcile(many[-1]) == State.APPROVED
+    assert len(later.captured_queries) == len(first.captured_queries)
