@@ -12,6 +12,7 @@ import logging
 import sys
 import time
 import traceback
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from bench import report
@@ -46,12 +47,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes: under 3 minutes")
     parser.add_argument("--only", default="ABCDEF", help="scenarios to run, e.g. AE")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy flame graphs of A and D (bench/results/)"
+    )
     args = parser.parse_args(argv)
-    cfg = QUICK if args.quick else FULL
+    cfg = replace(QUICK if args.quick else FULL, profile=args.profile)
     only = set(args.only.upper())
     started = datetime.now(UTC)
     t0 = time.monotonic()
     results: dict = {}
+    machine_before = report.machine()
     print(
         f"bench ({cfg.mode}): starting PostgreSQL database, sandbox, gunicorn, Celery", flush=True
     )
@@ -98,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": started.isoformat(),
         "seconds": round(time.monotonic() - t0, 1),
         "config": cfg.as_dict(),
-        "machine": report.machine(),
+        "machine": {**report.machine(), "loadavg_before": machine_before["loadavg"]},
         "scenarios": dict(sorted(results.items())),
         "table": report.rows(results),
     }

@@ -22,6 +22,7 @@ class BenchConfig:
     web_worker_class: str = os.environ.get("BENCH_WEB_WORKER_CLASS", "gthread")
     worker_concurrency: int = int(os.environ.get("BENCH_WORKER_CONCURRENCY", 4))
     token_lifetime: int = int(os.environ.get("BENCH_TOKEN_LIFETIME", 600))
+    profile: bool = False
 
     def as_dict(self) -> dict:
         return asdict(self)

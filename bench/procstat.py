@@ -98,6 +98,8 @@ class CpuMeter:
         # "other": every process this meter does not name (Redis, colleagues' jobs on the box).
         self.machine = {
             "cores_busy": round(busy / wall, 2) if wall else 0.0,
-            "other_cores_busy": round((busy - sum(self.result.values())) / wall, 2) if wall else 0.0,
+            "other_cores_busy": round((busy - sum(self.result.values())) / wall, 2)
+            if wall
+            else 0.0,
         }
         return self.result

@@ -25,6 +25,7 @@ def machine() -> dict:
         "memory_gb": round(mem_kb / 1024 / 1024, 1),
         "python": platform.python_version(),
         "kernel": platform.release(),
+        "loadavg": Path("/proc/loadavg").read_text().split()[:3],
         "commit": _git("rev-parse", "--short", "HEAD"),
         "dirty": bool(_git("status", "--porcelain")),
     }
@@ -62,6 +63,15 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
         add(("A", "CPU ms/redemption: raw client", f"{rc['raw client']:.1f}", "", ""))
         add(("A", "CPU ms/redemption: sandbox (raw)", f"{rc['sandbox']:.1f}", "", ""))
         add(("A", "errors web / raw", f"{web['errors']} / {raw['errors']}", "0", ""))
+        add(
+            (
+                "A",
+                "other load on the machine (cores, web / raw)",
+                f"{web['machine']['other_cores_busy']:.2f} / {raw['machine']['other_cores_busy']:.2f}",
+                "",
+                "",
+            )
+        )
     elif a:
         add(("A", "error", a.get("error", "?")[:60], "", "NO"))
     b = results.get("B") or {}
@@ -107,6 +117,15 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
         add(("B", "one guest alone: p50 / p95 / p99 ms", _ms(b["solo"]), "", ""))
         add(("B", "raw client, 64 threads: p50 / p95 / p99", _ms(b["raw"]), "", ""))
         add(("B", "errors", str(web["errors"]), "0", ""))
+        add(
+            (
+                "B",
+                "other load on the machine (cores)",
+                f"{web['machine']['other_cores_busy']:.2f}",
+                "",
+                "",
+            )
+        )
     elif b:
         add(("B", "error", b.get("error", "?")[:60], "", "NO"))
     c = results.get("C") or {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bench.profile import profiled
 from bench.scenarios import redeem
 
 
@@ -11,7 +12,8 @@ def run(stack, cfg) -> dict:
     # Warm both paths (imports, templates, connections, the token) before measuring.
     warm = redeem.web_redeems(stack, concurrency=concurrency, total=concurrency * 2)
     redeem.raw_redeems(stack, concurrency=concurrency, total=concurrency * 2)
-    web = redeem.web_redeems(stack, concurrency=concurrency, total=cfg.a_total)
+    with profiled(cfg.profile, "A-gunicorn", stack.web_workers_pids()) as profiles:
+        web = redeem.web_redeems(stack, concurrency=concurrency, total=cfg.a_total)
     raw = redeem.raw_redeems(stack, concurrency=concurrency, total=cfg.a_total)
     ratio = web["rate"] / raw["rate"] if raw["rate"] else 0.0
     web_cpu = web["cpu_ms_per_redemption"]
@@ -19,6 +21,7 @@ def run(stack, cfg) -> dict:
         "concurrency": concurrency,
         "web": web,
         "web_warmup": warm,
+        "profiles": [str(p) for p in profiles],
         "raw": raw,
         "ratio": round(ratio, 3),
         "server_cpu_ms_per_redemption": round(web_cpu["gunicorn"] + web_cpu["postgres"], 2),

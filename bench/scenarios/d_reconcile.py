@@ -21,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 from bench import data
-from bench.procstat import CpuMeter
+from bench.procstat import CpuMeter, children
+from bench.profile import profiled
 
 SAMPLE = 10
 
@@ -118,9 +119,30 @@ def _remaining(ids: list[int]) -> int:
     return EcardTransaction.objects.filter(id__in=ids, state=State.UNKNOWN).count()
 
 
-def run(stack, cfg) -> dict:
+def _drain(ids: list[int], meter: CpuMeter, deadline_seconds: float) -> tuple[float, int, dict]:
+    """Publish one reconcile message per row and wait until none is `unknown`."""
     from ecard_integration import tasks
 
+    meter.start()
+    start = time.monotonic()
+    publisher = threading.Thread(
+        target=lambda: [tasks.enqueue(tasks.reconcile_transaction, i) for i in ids], daemon=True
+    )
+    publisher.start()
+    deadline = start + deadline_seconds
+    remaining = len(ids)
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        remaining = _remaining(ids)
+        if remaining == 0 and not publisher.is_alive():
+            break
+    seconds = time.monotonic() - start
+    cpu = meter.stop()
+    publisher.join(5)
+    return seconds, remaining, cpu
+
+
+def run(stack, cfg) -> dict:
     total = cfg.d_total
     concurrency = stack.worker_concurrency
     stack.control.settings(latency_seconds=0)
@@ -139,27 +161,16 @@ def run(stack, cfg) -> dict:
     before = stack.control.stats()
     meter = CpuMeter(
         {
-            "celery worker": stack.worker_pids,
+            "celery main": lambda: [stack.worker.pid],
+            "celery pool": lambda: children(stack.worker.pid),
             "sandbox": stack.sandbox_pids,
             "postgres": stack.postgres_pids,
         }
-    ).start()
-    start = time.monotonic()
-    publisher = threading.Thread(
-        target=lambda: [tasks.enqueue(tasks.reconcile_transaction, i) for i in ids], daemon=True
     )
-    publisher.start()
-    deadline = start + cfg.d_deadline
-    remaining = total
-    while time.monotonic() < deadline:
-        time.sleep(0.25)
-        remaining = _remaining(ids)
-        if remaining == 0 and not publisher.is_alive():
-            break
-    drain_seconds = time.monotonic() - start
-    cpu = meter.stop()
+    pool = children(stack.worker.pid)
+    with profiled(cfg.profile, "D-celery", [stack.worker.pid, *pool]) as profiles:
+        drain_seconds, remaining, cpu = _drain(ids, meter, cfg.d_deadline)
     after = stack.control.stats()
-    publisher.join(5)
     drained = total - remaining
     drain_rate = drained / drain_seconds
 
@@ -186,6 +197,7 @@ def run(stack, cfg) -> dict:
         "queries_constant": constant,
         "cpu_ms_per_transaction": {k: round(v * 1000 / max(drained, 1), 2) for k, v in cpu.items()},
         "machine": meter.machine,
+        "profiles": [str(p) for p in profiles],
         "sandbox_calls_per_transaction": round(calls / max(drained, 1), 3),
         "sandbox_replays": after["replays"] - before["replays"],
         "goal": {"ratio_min": 0.7, "queries": "constant"},

@@ -1,0 +1,221 @@
+"""Shared helpers for the security suite: snapshots that prove bad input changed nothing, a log
+recorder that sees every record (raw and redacted), staff users, and the online checkout over HTTP.
+"""
+
+import contextlib
+import io
+import itertools
+import logging
+import random
+import re
+from decimal import Decimal
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+
+from config.logging import RedactingFilter
+from ecard_integration.models import EcardExchange, EcardTransaction
+from ordering.models import Category, Item, Order, OrderLine, Tender
+
+PIN = "5831"
+WRONG_PIN = "1111"
+TX = pytest.mark.django_db(transaction=True)
+_counter = itertools.count(1)
+
+
+def new_card_number() -> str:
+    """A fresh 16-digit sandbox card number (prefix 6008: apart from the other suites' cards)."""
+    return f"6008{random.randint(10**7, 10**8 - 1)}{next(_counter):04d}"
+
+
+# --- Nothing changed ----------------------------------------------------------------------------
+
+
+def snapshot() -> dict:
+    """Every row count and state that a refused request must leave as it was."""
+    return {
+        "EcardTransaction": EcardTransaction.objects.count(),
+        "EcardExchange": EcardExchange.objects.count(),
+        "Order": Order.objects.count(),
+        "OrderLine": OrderLine.objects.count(),
+        "Tender": Tender.objects.count(),
+        "LogEntry": LogEntry.objects.count(),
+        "transaction states": sorted(EcardTransaction.objects.values_list("id", "state")),
+        "order states": sorted(Order.objects.values_list("id", "status", "total")),
+        "tender states": sorted(Tender.objects.values_list("id", "status", "amount")),
+    }
+
+
+@contextlib.contextmanager
+def assert_nothing_changed(sandbox):
+    """`with assert_nothing_changed(sandbox): ...`: no row was added or moved on, and eCard (the
+    sandbox ledger) processed nothing, during the block."""
+    before = snapshot()
+    ledger_before = len(sandbox.ledger())
+    yield
+    assert snapshot() == before
+    assert len(sandbox.ledger()) == ledger_before
+
+
+# --- Fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache(request):
+    """Throttle counters live in the cache; the database cache table is not rolled back between
+    `transaction=True` tests, so empty it (on Redis the root conftest drops our keys)."""
+    yield
+    from django.conf import settings
+    from django.core.cache import cache
+
+    if not settings.REDIS_URL and request.node.get_closest_marker("django_db"):
+        cache.clear()
+
+
+@pytest.fixture
+def items(db):
+    coffee = Category.objects.create(name="Coffee", sort_order=1)
+    treats = Category.objects.create(name="Treats", sort_order=2)
+    return {
+        "latte": Item.objects.create(category=coffee, name="Latte", price=Decimal("4.50")),
+        "box": Item.objects.create(category=treats, name="Gift box", price=Decimal("40.00")),
+    }
+
+
+@pytest.fixture
+def new_card(sandbox):
+    """Make a sandbox card: `new_card("25.00")`."""
+
+    def make(balance, *, pin=PIN, **options) -> str:
+        number = new_card_number()
+        sandbox.create_card(number, Decimal(balance), pin=pin, **options)
+        return number
+
+    return make
+
+
+def _staff(django_user_model, username, *codenames):
+    user = django_user_model.objects.create_user(
+        username, password="correct-horse-battery-9", is_staff=True
+    )
+    user.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="ecard_integration", codename__in=codenames
+        )
+    )
+    return user
+
+
+@pytest.fixture
+def supervisor(django_user_model):
+    """Staff who may view, void and load (the permissions of the "Supervisors" group)."""
+    return _staff(
+        django_user_model,
+        "supervisor",
+        "view_ecardtransaction",
+        "void_transaction",
+        "load_card",
+        "export_evidence",
+    )
+
+
+@pytest.fixture
+def viewer(django_user_model):
+    """Staff who may only look at transactions."""
+    return _staff(django_user_model, "viewer", "view_ecardtransaction")
+
+
+# --- Logs ---------------------------------------------------------------------------------------
+
+
+class LogRecorder(logging.Handler):
+    """Keeps every raw record (before any filter) and the output through the project's
+    RedactingFilter, from the root logger and every logger that does not propagate to it."""
+
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.raw: list[str] = []
+        self.output = io.StringIO()
+        self.redact = RedactingFilter()
+
+    def emit(self, record):
+        raw = record.getMessage()
+        if record.exc_info:
+            raw += logging.Formatter().formatException(record.exc_info)
+        raw += " " + " ".join(
+            str(value) for key, value in vars(record).items() if key not in _STANDARD
+        )
+        self.raw.append(raw)
+        copy = logging.makeLogRecord(vars(record))
+        self.redact.filter(copy)
+        self.output.write(self.format(copy) + "\n")
+
+    def text(self) -> str:
+        return "\n".join(self.raw) + "\n" + self.output.getvalue()
+
+
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+@pytest.fixture
+def log_recorder():
+    handler = LogRecorder()
+    loggers = [logging.getLogger()] + [
+        logging.getLogger(name)
+        for name, logger in logging.root.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger) and not logger.propagate
+    ]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+    yield handler
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+# --- The online checkout over HTTP ------------------------------------------------------------------
+
+
+def add_to_cart(client, item, quantity="1", **extra):
+    return client.post(
+        reverse("ordering:cart_add"), {"item": str(item.id), "quantity": quantity, **extra}
+    )
+
+
+def start_order(client, lines, *, name="Ada", email="ada@example.com") -> Order:
+    """Add `[(item, quantity)]` to the cart and check out over HTTP; returns the open order."""
+    for item, quantity in lines:
+        assert add_to_cart(client, item, str(quantity)).status_code == 303
+    total = sum(item.price * quantity for item, quantity in lines)
+    response = client.post(
+        reverse("ordering:checkout"),
+        {"guest_name": name, "guest_email": email, "expected_total": f"{total:.2f}"},
+    )
+    assert response.status_code == 303, response.content.decode()[:2000]
+    return Order.objects.get(number=response["Location"].split("/")[2])
+
+
+def order_url(order, name="order", *args) -> str:
+    return reverse(f"ordering:{name}", args=[order.number, order.access_token, *args])
+
+
+def attempt_key_of(response) -> str:
+    match = re.search(r'name="attempt_key" value="([^"]+)"', response.content.decode())
+    assert match, "the form carries an attempt key"
+    return match.group(1)
+
+
+def pay_data(client, order, card, pin=PIN, amount="", **extra) -> dict:
+    key = attempt_key_of(client.get(order_url(order)))
+    return {"card_number": card, "pin": pin, "amount": amount, "attempt_key": key, **extra}
+
+
+def pay(client, order, card, pin=PIN, amount="", *, meta=None, **extra):
+    """POST the pay form of `order` (a fresh attempt key from the page); `extra` are more form
+    fields, `meta` request headers and environ (e.g. `REMOTE_ADDR`) for the POST."""
+    data = pay_data(client, order, card, pin, amount, **extra)
+    return client.post(order_url(order, "order_pay"), data, **(meta or {}))
