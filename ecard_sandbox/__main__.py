@@ -38,8 +38,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--state-dir", required=True, help="where ca.pem and ca-key.pem live")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--client-id", default="demo-client")
-    parser.add_argument("--client-secret", default="demo-secret")
-    parser.add_argument("--control-key", default="dev-sandbox-key", help="X-Sandbox-Key value")
+    # Secrets also from the environment, so that they need not appear on a command line.
+    parser.add_argument(
+        "--client-secret", default=os.environ.get("ECARD_SANDBOX_CLIENT_SECRET", "demo-secret")
+    )
+    parser.add_argument(
+        "--control-key",
+        default=os.environ.get("ECARD_SANDBOX_CONTROL_KEY", "dev-sandbox-key"),
+        help="X-Sandbox-Key value (or ECARD_SANDBOX_CONTROL_KEY)",
+    )
     parser.add_argument("--latency", type=_non_negative, default=0.0, help="seconds per API call")
     parser.add_argument("--token-lifetime", type=_positive_int, default=86400, help="seconds")
     parser.add_argument("--seed", type=int, default=0, help="seed for fault probabilities")

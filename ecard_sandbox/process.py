@@ -110,10 +110,6 @@ class SandboxProcess:
             str(self.state_dir),
             "--client-id",
             self.client_id,
-            "--client-secret",
-            self.client_secret,
-            "--control-key",
-            self.control_key,
             "--latency",
             str(self.latency),
             "--token-lifetime",
@@ -132,6 +128,9 @@ class SandboxProcess:
         # Importable from anywhere, whatever the caller's working directory.
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_PARENT, env.get("PYTHONPATH")]))
         env["PYTHONUNBUFFERED"] = "1"
+        # Secrets go through the environment: a command line is visible to every `ps`.
+        env["ECARD_SANDBOX_CLIENT_SECRET"] = self.client_secret
+        env["ECARD_SANDBOX_CONTROL_KEY"] = self.control_key
         self.process = subprocess.Popen(  # noqa: S603 - our own fixed command line
             self.command(),
             stdout=subprocess.PIPE,

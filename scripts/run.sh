@@ -21,9 +21,10 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-$PY -m ecard_sandbox --port "$SANDBOX_PORT" --state-dir var/sandbox \
-  --client-id "${ECARD_CLIENT_ID:-demo-client}" --client-secret "${ECARD_CLIENT_SECRET:-demo-secret}" \
-  --control-key "$ECARD_SANDBOX_CONTROL_KEY" &
+# Secrets through the environment (ECARD_SANDBOX_*), never on a command line.
+ECARD_SANDBOX_CLIENT_SECRET="${ECARD_CLIENT_SECRET:-demo-secret}" \
+  $PY -m ecard_sandbox --port "$SANDBOX_PORT" --state-dir var/sandbox \
+  --client-id "${ECARD_CLIENT_ID:-demo-client}" &
 pids+=($!)
 
 $PY manage.py seed_demo --wait 20
