@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import sys
 import time
 import traceback
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 
 from bench import report
 from bench.config import FULL, QUICK
+from bench.profile import PROFILES
 from bench.stack import LOG_DIR, Stack
 
 
@@ -52,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     cfg = replace(QUICK if args.quick else FULL, profile=args.profile)
+    if args.profile:
+        shutil.rmtree(PROFILES, ignore_errors=True)
     only = set(args.only.upper())
     started = datetime.now(UTC)
     t0 = time.monotonic()

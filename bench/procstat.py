@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -65,33 +66,55 @@ def memory_kb(pid: int) -> dict[str, int]:
 class CpuMeter:
     """CPU seconds spent by groups of processes between `start()` and `stop()`.
 
-    `groups` maps a name to a callable returning the pids to count (re-read at each reading, so
-    that processes started meanwhile are counted from their first tick)."""
+    `groups` maps a name to a callable returning the pids to count. A sampler thread re-reads
+    them every `interval` seconds, so a process that starts, or ends (a PostgreSQL backend
+    recycled by CONN_MAX_AGE), during the window is counted up to its last sample."""
 
-    def __init__(self, groups: dict[str, object]) -> None:
+    def __init__(self, groups: dict[str, object], interval: float = 0.5) -> None:
         self.groups = groups
+        self.interval = interval
         self.before: dict[str, dict[int, float]] = {}
+        self.last: dict[str, dict[int, float]] = {}
         self.result: dict[str, float] = {}
         self.machine_before = 0.0
         self.wall_before = 0.0
         self.machine: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def _read(self) -> dict[str, dict[int, float]]:
-        return {
-            name: {pid: cpu_seconds(pid) for pid in pids()} for name, pids in self.groups.items()
-        }
+    def _sample(self) -> None:
+        for name, pids in self.groups.items():
+            seen = self.last.setdefault(name, {})
+            for pid in pids():
+                seconds = cpu_seconds(pid)
+                if seconds:
+                    seen[pid] = max(seen.get(pid, 0.0), seconds)
+                    self.before[name].setdefault(pid, 0.0)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
 
     def start(self) -> CpuMeter:
-        self.before = self._read()
+        self.before = {
+            name: {pid: cpu_seconds(pid) for pid in pids()} for name, pids in self.groups.items()
+        }
+        self.last = {name: dict(values) for name, values in self.before.items()}
         self.machine_before = machine_busy_seconds()
         self.wall_before = time.monotonic()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="bench-cpu")
+        self._thread.start()
         return self
 
     def stop(self) -> dict[str, float]:
-        after = self._read()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        self._sample()
         self.result = {
-            name: sum(t - self.before[name].get(pid, 0.0) for pid, t in after[name].items())
-            for name in after
+            name: sum(t - self.before[name].get(pid, 0.0) for pid, t in self.last[name].items())
+            for name in self.groups
         }
         wall = time.monotonic() - self.wall_before
         busy = machine_busy_seconds() - self.machine_before

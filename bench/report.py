@@ -189,15 +189,26 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                 "",
             )
         )
+        cpu, other = d["cpu_ms_per_transaction"], d["machine"]["other_cores_busy"]
         add(
             (
                 "D",
-                "CPU ms/tx: celery worker",
-                f"{d['cpu_ms_per_transaction']['celery worker']:.1f}",
+                "CPU ms/tx: celery main / pool",
+                f"{cpu['celery main']:.1f} / {cpu['celery pool']:.1f}",
                 "",
                 "",
             )
         )
+        add(
+            (
+                "D",
+                "CPU ms/tx: postgres / sandbox",
+                f"{cpu['postgres']:.1f} / {cpu['sandbox']:.1f}",
+                "",
+                "",
+            )
+        )
+        add(("D", "other load on the machine (cores)", f"{other:.2f}", "", ""))
     elif d:
         add(("D", "error", d.get("error", "?")[:60], "", "NO"))
     e = results.get("E") or {}

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -70,15 +71,21 @@ class Stack:
         self.web_port = 0
         self.env: dict[str, str] = {}
         self._logs: list = []
+        self._pg = None
+        self._pg_lock = threading.Lock()
 
     # --- life cycle ----------------------------------------------------------------------------
 
     def start(self) -> Stack:
         from ecard_sandbox.process import SandboxProcess
 
-        for url, port in ((POSTGRES_URL, 5432), (REDIS_URL, 6379)):
+        services = ((POSTGRES_URL, 5432), (REDIS_URL, 6379))
+        if not all(_reachable(url, port) for url, port in services):
+            # Installed but stopped (a fresh machine): start them as CI does.
+            subprocess.run(["bash", "scripts/ensure-services.sh"], cwd=ROOT, check=False)
+        for url, port in services:
             if not _reachable(url, port):
-                raise StackError(f"{url} does not answer (run scripts/ensure-services.sh)")
+                raise StackError(f"{url} does not answer (see scripts/ensure-services.sh)")
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         self._recreate_database()
         self._flush_redis()
@@ -106,6 +113,9 @@ class Stack:
         if self.sandbox is not None:
             self.sandbox.stop()
             self.sandbox = None
+        if self._pg is not None:
+            self._pg.close()
+            self._pg = None
         for log in self._logs:
             log.close()
         self._logs = []
@@ -282,15 +292,17 @@ class Stack:
         return [self.sandbox.process.pid] if self.sandbox else []
 
     def postgres_pids(self) -> list[int]:
-        """The PostgreSQL backends serving the bench database now."""
-        from django.db import connection
+        """The PostgreSQL backends serving the bench database now (its own excepted)."""
+        import psycopg
 
-        with connection.cursor() as cursor:
-            cursor.execute(
+        with self._pg_lock:
+            if self._pg is None or self._pg.closed:
+                self._pg = psycopg.connect(f"{POSTGRES_URL}/{DATABASE}", autocommit=True)
+            rows = self._pg.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
                 [DATABASE],
-            )
-            return [row[0] for row in cursor.fetchall()]
+            ).fetchall()
+        return [row[0] for row in rows]
 
     @property
     def control(self):

@@ -2,7 +2,8 @@
 
 The site runs with production settings behind a TLS-terminating proxy: cookies are `Secure` and
 requests must look like HTTPS. The bench talks plain HTTP to gunicorn on loopback, so it plays
-the proxy's part (`X-Forwarded-Proto: https`, trusted from loopback by SECURE_PROXY_SSL_HEADER)
+the proxy's part (`X-Forwarded-Proto: https`, trusted from loopback by SECURE_PROXY_SSL_HEADER,
+and `X-Forwarded-For`)
 and keeps cookies itself (a browser would not send `Secure` cookies over plain HTTP).
 """
 
@@ -65,6 +66,7 @@ class Guest:
         headers = {
             "Host": f"{self.host}:{self.port}",
             "X-Forwarded-Proto": "https",
+            "X-Forwarded-For": self.host,  # as the proxy adds: the guest's (loopback) address
             "Accept": "text/html",
             "User-Agent": "giftcards-bench",
         }
