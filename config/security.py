@@ -4,7 +4,10 @@ Guest pages load scripts and styles from our own origin only. The nonce is there
 `<script nonce="{{ csp_nonce }}">` a template may need; none of ours needs one today.
 """
 
+import ipaddress
 import secrets
+
+from django.conf import settings
 
 
 def _policy(nonce: str, *, admin: bool) -> str:
@@ -46,3 +49,26 @@ class ContentSecurityPolicyMiddleware:
 def csp_nonce(request):
     """Template context: `{{ csp_nonce }}`."""
     return {"csp_nonce": getattr(request, "csp_nonce", "")}
+
+
+def client_ip(request) -> str:
+    """The address a request came from, for per-address limits (guest PIN throttling).
+
+    Behind `TRUSTED_PROXY_COUNT` reverse proxies, `REMOTE_ADDR` is the nearest proxy's address for
+    every guest; each proxy appends the address it was reached from to `X-Forwarded-For`, so the
+    client is the entry that many places from the right (anything further left was sent by the
+    client and is not trusted). Without proxies, or without a usable header, `REMOTE_ADDR`.
+    """
+    remote = request.META.get("REMOTE_ADDR", "")
+    count = int(getattr(settings, "TRUSTED_PROXY_COUNT", 0) or 0)
+    if count <= 0:
+        return remote
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    forwarded = [part for part in forwarded if part]
+    if not forwarded:
+        return remote
+    candidate = forwarded[-min(count, len(forwarded))]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return remote

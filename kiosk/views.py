@@ -18,6 +18,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from config.security import client_ip
 from ecard_integration.errors import InvalidInput
 from kiosk import services
 from kiosk.forms import BalancePinForm, CardForm, CheckoutForm, EnrollForm, PinForm, QuantityForm
@@ -43,10 +44,6 @@ def go(request, url: str):
     if request.htmx:
         return HttpResponseClientRedirect(url)
     return SeeOther(url)
-
-
-def client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
 
 
 def first_error(form) -> str:

@@ -19,6 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from config import security
 from ecard_integration import crypto
 from ecard_integration.errors import InvalidInput
 from ordering import selectors, services
@@ -61,7 +62,8 @@ def session_key(request) -> str:
 
 
 def client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
+    # Behind the TLS proxy REMOTE_ADDR is the proxy's for every guest: see config.security.
+    return security.client_ip(request)
 
 
 # --- Menu and cart ------------------------------------------------------------------------------

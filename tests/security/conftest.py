@@ -131,12 +131,13 @@ def viewer(django_user_model):
 
 
 class LogRecorder(logging.Handler):
-    """Keeps every raw record (before any filter) and the output through the project's
-    RedactingFilter, from the root logger and every logger that does not propagate to it."""
+    """Every record from the root logger and every logger that does not propagate to it, at
+    DEBUG: its raw message (before any filter) and its output through the project's
+    RedactingFilter."""
 
     def __init__(self):
         super().__init__(level=logging.DEBUG)
-        self.raw: list[str] = []
+        self.raw: list[tuple[int, str]] = []
         self.output = io.StringIO()
         self.redact = RedactingFilter()
 
@@ -144,16 +145,26 @@ class LogRecorder(logging.Handler):
         raw = record.getMessage()
         if record.exc_info:
             raw += logging.Formatter().formatException(record.exc_info)
-        raw += " " + " ".join(
-            str(value) for key, value in vars(record).items() if key not in _STANDARD
+        # String extras are what formatters and JSON handlers print besides the message.
+        raw += " ".join(
+            value
+            for key, value in vars(record).items()
+            if key not in _STANDARD and isinstance(value, str)
         )
-        self.raw.append(raw)
+        self.raw.append((record.levelno, raw))
         copy = logging.makeLogRecord(vars(record))
         self.redact.filter(copy)
         self.output.write(self.format(copy) + "\n")
+        if copy.exc_text:
+            self.output.write(copy.exc_text + "\n")
 
-    def text(self) -> str:
-        return "\n".join(self.raw) + "\n" + self.output.getvalue()
+    def text(self, raw_level: int = logging.INFO) -> str:
+        """The redacted output of every record, with the raw messages of those at `raw_level`
+        or above (INFO: what the configured LOG_LEVEL lets through; DEBUG records, such as
+        django.template's variable lookups that print the whole request, exist only when
+        LOG_LEVEL=DEBUG and then reach handlers only through the RedactingFilter)."""
+        raw = [text for level, text in self.raw if level >= raw_level]
+        return "\n".join(raw) + "\n" + self.output.getvalue()
 
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}

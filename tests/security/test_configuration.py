@@ -288,9 +288,7 @@ def test_rotating_the_card_data_key_keeps_an_unknown_redeem_replayable(sandbox, 
     call_command("rotate_card_key", stdout=io.StringIO())
     settings.CARD_DATA_KEYS = [new_key]  # the old key is gone before the replay
 
-    EcardTransaction.objects.filter(id=row.id).update(
-        next_attempt_at=Now() - timedelta(seconds=1)
-    )
+    EcardTransaction.objects.filter(id=row.id).update(next_attempt_at=Now() - timedelta(seconds=1))
     assert reconciliation.reconcile(row.id) == State.APPROVED
     row.refresh_from_db()
     assert row.replay_ciphertext is None  # wiped at the outcome

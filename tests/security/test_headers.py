@@ -152,8 +152,12 @@ def collect_guest_pages(client, sandbox, items, new_card, settings) -> dict:
     order = start_order(client, [(items["box"], 1)])
     pages["order (pay form)"] = client.get(order_url(order))
     pages["pay refused"] = pay(client, order, "not-a-card")
-    pages["pay, wrong PIN"] = client.get(pay(client, order, new_card("50.00"), WRONG_PIN)["Location"])
-    pages["pay, insufficient (offer)"] = client.get(pay(client, order, new_card("10.00"))["Location"])
+    pages["pay, wrong PIN"] = client.get(
+        pay(client, order, new_card("50.00"), WRONG_PIN)["Location"]
+    )
+    pages["pay, insufficient (offer)"] = client.get(
+        pay(client, order, new_card("10.00"))["Location"]
+    )
     pages["pay, partial"] = client.get(
         pay(client, order, new_card("50.00"), amount="5.00")["Location"]
     )
