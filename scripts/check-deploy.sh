@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `manage.py check --deploy` with production-like variables: DEBUG off, strong secrets, https eCard.
 set -euo pipefail
+unset DJANGO_ALLOW_ASYNC_UNSAFE  # a test-only switch that check --deploy rightly refuses
 cd "$(dirname "$0")/.."
 DEBUG=0 \
 SECRET_KEY="ci-$(head -c 48 /dev/urandom | base64 | tr -d '/+=\n')" \

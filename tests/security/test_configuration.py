@@ -58,7 +58,10 @@ def production_env(tmp_path) -> dict[str, str]:
 
 def test_check_deploy_passes_at_warning_level():
     """What CI runs (scripts/check-deploy.sh): `check --deploy --fail-level WARNING`."""
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    # Not what a deployment has: the test run's settings module, and the async-unsafe switch the
+    # browser tests set for Playwright's event loop.
+    dropped = {"DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     result = subprocess.run(
         ["bash", str(ROOT / "scripts" / "check-deploy.sh")],
         cwd=ROOT,
