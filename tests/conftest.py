@@ -86,9 +86,10 @@ def sandbox(sandbox_process) -> SandboxControl:
 
 
 @pytest.fixture(autouse=True)
-def _clear_redis_cache():
-    """Throttles and tokens live in the cache. On Redis, drop our keys after each test (the
-    database cache table is rolled back with each test already). Never FLUSHDB: Celery shares it."""
+def _clear_cache(request):
+    """Throttles, kiosk lockouts and tokens live in the cache: each test starts without what the
+    last one left. The database cache table outlives `transaction=True` tests, so it is emptied;
+    on Redis our keys are dropped, the token excepted (never FLUSHDB: Celery shares the server)."""
     yield
     from django.conf import settings
 
@@ -101,3 +102,7 @@ def _clear_redis_cache():
             if b":ecard:token" not in key:  # the token outlives tests, as it outlives requests
                 client.delete(key)
         client.close()
+    elif request.node.get_closest_marker("django_db"):
+        from django.core.cache import cache
+
+        cache.clear()

@@ -89,15 +89,3 @@ def screenshot(page, test_name: str, step: str) -> Path:
     path = ARTIFACTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', test_name)}-{step}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
-
-
-@pytest.fixture(autouse=True)
-def _clear_cache_table(request):
-    """Throttle counters live in the cache; the database cache table outlives transactional
-    tests, so empty it after each (on Redis the root conftest drops our keys)."""
-    yield
-    from django.conf import settings
-    from django.core.cache import cache
-
-    if not settings.REDIS_URL and request.node.get_closest_marker("django_db"):
-        cache.clear()

@@ -13,18 +13,6 @@ from tests.ordering.conftest import PIN, new_card_number
 GUEST_URL_RE = re.compile(r"/kiosk/g/([A-Za-z0-9_-]{16})/")
 
 
-@pytest.fixture(autouse=True)
-def _clear_cache(request):
-    """Throttles and the lockout registry live in the cache; the database cache table outlives
-    `transaction=True` tests, so empty it (on Redis the root conftest drops our keys)."""
-    yield
-    from django.conf import settings
-    from django.core.cache import cache
-
-    if not settings.REDIS_URL and request.node.get_closest_marker("django_db"):
-        cache.clear()
-
-
 @pytest.fixture
 def store(db):
     return Store.objects.create(

@@ -24,18 +24,6 @@ def attempt_key() -> str:
     return f"test-attempt-{random.getrandbits(64):016x}"
 
 
-@pytest.fixture(autouse=True)
-def _clear_throttles(request):
-    """Throttle counters live in the cache. The database cache table is not emptied between
-    `transaction=True` tests, so clear it (on Redis the root conftest drops our keys)."""
-    yield
-    from django.conf import settings
-    from django.core.cache import cache
-
-    if not settings.REDIS_URL and request.node.get_closest_marker("django_db"):
-        cache.clear()
-
-
 @pytest.fixture
 def items(db):
     coffee = Category.objects.create(name="Coffee", sort_order=1)

@@ -16,8 +16,8 @@ def _point_settings_at_sandbox():
 
 
 @pytest.fixture(autouse=True)
-def _clear_redis_cache():
-    """Overrides the project conftest's Redis clean-up, which needs Django settings."""
+def _clear_cache():
+    """Overrides the project conftest's cache clean-up, which needs Django settings."""
     return
 
 

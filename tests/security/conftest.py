@@ -62,18 +62,6 @@ def assert_nothing_changed(sandbox):
 # --- Fixtures -----------------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def _clear_cache(request):
-    """Throttle counters live in the cache; the database cache table is not rolled back between
-    `transaction=True` tests, so empty it (on Redis the root conftest drops our keys)."""
-    yield
-    from django.conf import settings
-    from django.core.cache import cache
-
-    if not settings.REDIS_URL and request.node.get_closest_marker("django_db"):
-        cache.clear()
-
-
 @pytest.fixture
 def items(db):
     coffee = Category.objects.create(name="Coffee", sort_order=1)
