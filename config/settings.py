@@ -271,6 +271,9 @@ AUTH_PASSWORD_VALIDATORS = [
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", 10)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", 30))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The address behind the trusted proxies (as for guest PIN limits): with REMOTE_ADDR, the proxy's
+# address for everyone, anyone knowing a staff username could keep that account locked out.
+AXES_CLIENT_IP_CALLABLE = "config.security.client_ip"
 AXES_RESET_ON_SUCCESS = True
 
 # --- Internationalisation -------------------------------------------------------------------------

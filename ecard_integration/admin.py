@@ -11,6 +11,7 @@ import re
 from datetime import timedelta
 
 from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
@@ -528,8 +529,16 @@ class EcardTransactionAdmin(admin.ModelAdmin):
             full_card_numbers=evidence.is_local_sandbox(),
         )
         stamp = pack.generated_at.strftime("%Y%m%dT%H%M%SZ")
+        filename = f"ecard-evidence-{stamp}.zip"
         response = HttpResponse(evidence.pack_zip(pack), content_type="application/zip")
-        response["Content-Disposition"] = f'attachment; filename="ecard-evidence-{stamp}.zip"'
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        # Audited per row: who took which transactions out of the system, and when.
+        LogEntry.objects.log_actions(
+            request.user.pk,
+            queryset,
+            CHANGE,
+            change_message=f"Exported in certification evidence {filename}.",
+        )
         return response
 
 

@@ -321,27 +321,18 @@ def pay(
     `ordering.services.pay_with_card` raises."""
     if order.store_id != kiosk.store_id:
         raise ordering_services.CheckoutClosedError("This order was made at another store.")
-    card_number = wire.parse_card_number(card_number)
-    card_hash = crypto.card_hash(card_number)
-    try:
-        outcome = ordering_services.pay_with_card(
-            order=order,
-            card_number=card_number,
-            pin=pin,
-            amount=amount,
-            attempt_key=attempt_key,
-            session_key=lockouts.kiosk_scope(kiosk),
-            ip=ip,
-            source=Source.KIOSK,
-            terminal_id=kiosk.terminal_id,
-        )
-    except ordering_services.PinThrottledError:
-        lockouts.note(card_hash=card_hash, card_last4=card_number[-4:], kiosk=kiosk, ip=ip)
-        raise
-    row = outcome.tender.transaction
-    if row is not None and row.response_code in throttle.PIN_FAILURE_CODES:
-        lockouts.note(card_hash=card_hash, card_last4=card_number[-4:], kiosk=kiosk, ip=ip)
-    return outcome
+    return ordering_services.pay_with_card(
+        order=order,
+        card_number=card_number,
+        pin=pin,
+        amount=amount,
+        attempt_key=attempt_key,
+        session_key=lockouts.kiosk_scope(kiosk),
+        ip=ip,
+        source=Source.KIOSK,
+        terminal_id=kiosk.terminal_id,
+        origin=lockouts.origin(kiosk),
+    )
 
 
 def cancel(*, order: Order) -> Order:

@@ -32,7 +32,7 @@ from ecard_integration import crypto, wire
 from ecard_integration import services as ecard_services
 from ecard_integration.errors import EcardError, InvalidInput
 from ecard_integration.models import CallerIntent, EcardTransaction, Kind, Source, State
-from ordering import selectors, throttle
+from ordering import lockouts, selectors, throttle
 from ordering.models import (
     ACTIVE_STATUSES,
     MAX_CART_LINES,
@@ -266,13 +266,15 @@ def pay_with_card(
     ip: str | None,
     source: str = Source.ONLINE,
     terminal_id: str | None = None,
+    origin: lockouts.Origin | None = None,
 ) -> PaymentOutcome:
     """Pay (part of) an order with one gift card and its PIN: one `redeem`.
 
     `amount` None pays everything still due. When nothing was sent it raises `InvalidInput`
     (bad input), `PinThrottledError`, `PaymentInProgressError`, `CheckoutClosedError` or
     `OrderingError`; otherwise it returns the outcome. Call it outside any transaction. The kiosk
-    passes `source=Source.KIOSK`, its terminal id, and its kiosk id as `session_key`.
+    passes `source=Source.KIOSK`, its terminal id, its kiosk id as `session_key` and its
+    `origin` (how staff read its PIN blocks; online by default).
     """
     card_number = wire.parse_card_number(card_number)
     if not pin:
@@ -285,8 +287,20 @@ def pay_with_card(
     existing = Tender.objects.filter(attempt_key=attempt_key).first()
     if existing is not None:
         return _resubmitted(order, existing, card_hash)
+    origin = origin or lockouts.online_origin(session_key, ip)
+
+    def blocked() -> PinThrottledError:
+        lockouts.note(
+            card_hash=card_hash,
+            card_last4=card_number[-4:],
+            session_key=session_key,
+            ip=ip,
+            origin=origin,
+        )
+        return PinThrottledError(throttle.BLOCKED_MESSAGE)
+
     if throttle.check(card_hash, session_key, ip):
-        raise PinThrottledError(throttle.BLOCKED_MESSAGE)
+        raise blocked()
 
     guard_seconds = (
         settings.ECARD_GUEST_BUDGET_SECONDS
@@ -299,7 +313,7 @@ def pay_with_card(
             raise PaymentInProgressError(CARD_BUSY)
         # Again, holding the card: a parallel attempt may have just failed.
         if throttle.check(card_hash, session_key, ip):
-            raise PinThrottledError(throttle.BLOCKED_MESSAGE)
+            raise blocked()
         tender, created = _reserve_tender(
             order,
             card_hash=card_hash,
@@ -318,6 +332,13 @@ def pay_with_card(
         )
         if row is not None and row.response_code in throttle.PIN_FAILURE_CODES:
             throttle.record_failure(card_hash, session_key, ip)
+            lockouts.note(
+                card_hash=card_hash,
+                card_last4=card_number[-4:],
+                session_key=session_key,
+                ip=ip,
+                origin=origin,
+            )
         elif row is not None and row.state == State.APPROVED:
             throttle.reset(card_hash)
     order = settle(order)

@@ -445,6 +445,11 @@ def test_export_action_downloads_the_evidence_zip(admin_client, card):
         assert PIN not in text
         assert CLIENT_SECRET not in text
         assert not BEARER_VALUE.search(text)
+    filename = response["Content-Disposition"].split('"')[1]
+    audited = LogEntry.objects.filter(
+        change_message=f"Exported in certification evidence {filename}."
+    )
+    assert sorted(int(entry.object_id) for entry in audited) == sorted(row.pk for row in rows)
 
 
 def test_export_needs_the_permission(client, viewer, card):

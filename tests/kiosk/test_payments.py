@@ -8,6 +8,7 @@ from ecard_integration import crypto
 from ecard_integration.errors import InvalidInput
 from ecard_integration.models import EcardTransaction, Kind, Source
 from kiosk import lockouts, services
+from ordering import lockouts as registry
 from ordering import throttle
 from ordering.models import Order, OrderStatus
 from tests.kiosk.conftest import (
@@ -215,13 +216,13 @@ def test_staff_see_blocks_and_unlock_them(device, staff, new_card, sandbox):
     assert f"Card •••• {card[-4:]}" in text
     assert "Kiosk Lobby 1" in text
     assert card not in text
-    blocked = [lockout for lockout in lockouts.current() if lockout.blocked]
+    blocked = [lockout for lockout in registry.current() if lockout.blocked]
     assert [lockout.scope for lockout in blocked] == ["card"]
     assert staff.get("/admin/kiosk/kiosk/").context["blocked_count"] == 1
 
     staff.post("/admin/kiosk/kiosk/lockouts/", {"token": blocked[0].token})
 
-    assert not [lockout for lockout in lockouts.current() if lockout.blocked]
+    assert not [lockout for lockout in registry.current() if lockout.blocked]
     check_balance(device, guest_id, card, pin=PIN)
     assert device.get(g(guest_id, "balance/result/")).status_code == 200
     assert sandbox.card(card)["failed_pin_attempts"] == 0

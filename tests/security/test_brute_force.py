@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from ecard_integration import crypto, services
 from ecard_integration.models import EcardTransaction, Kind, Source, State
-from ordering import throttle
+from ordering import lockouts, throttle
 from ordering.models import OrderStatus
 from tests.security.conftest import (
     PIN,
@@ -219,6 +219,86 @@ def test_staff_clear_a_card_block_and_only_with_the_permission(
     assert_paid(fresh, pay(fresh, order, card, PIN), order)
 
 
+def _lockout_admin(django_user_model):
+    staff = django_user_model.objects.create_user("desk", password="x-long-pw-2", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="unlock_pin_throttle"))
+    client = Client()
+    client.force_login(staff)
+    return staff, client
+
+
+def _listed_blocks() -> dict[str, lockouts.Lockout]:
+    return {lockout.label: lockout for lockout in lockouts.current(blocked_only=True)}
+
+
+@TX
+def test_staff_see_and_clear_an_online_address_block_and_it_is_audited(
+    sandbox, items, new_card, django_user_model
+):
+    order = start_order(Client(), [(items["latte"], 1)])
+    for _ in range(5):
+        pay(Client(REMOTE_ADDR="10.4.7.7"), order, new_card("20.00"), "0000")
+    assert_blocked(pay(Client(REMOTE_ADDR="10.4.7.7"), order, new_card("20.00"), PIN))
+    staff, desk = _lockout_admin(django_user_model)
+
+    page = desk.get(LOCKOUTS_URL).content.decode()
+    assert "Network address 10.4.7.7" in page
+    assert "Online ordering" in page
+    block = _listed_blocks()["Network address 10.4.7.7"]
+    assert (block.scope, block.where, block.failures) == ("ip", "Online ordering", 5)
+    assert block.token in page
+    assert block.key not in page
+
+    response = desk.post(LOCKOUTS_URL, {"token": block.token}, follow=True)
+    assert "Cleared: Network address 10.4.7.7." in response.content.decode()
+    assert "Network address 10.4.7.7" not in _listed_blocks()
+    guest = Client(REMOTE_ADDR="10.4.7.7")
+    assert_paid(guest, pay(guest, order, new_card("20.00"), PIN), order)
+    entry = LogEntry.objects.get(object_repr="PIN lockout: Network address 10.4.7.7")
+    assert (entry.user, entry.action_flag) == (staff, CHANGE)
+    assert "ip, 5 failed PINs, noted at Online ordering" in entry.change_message
+
+
+@TX
+def test_staff_see_and_clear_an_online_session_block(sandbox, items, new_card, django_user_model):
+    guest = Client()
+    order = start_order(guest, [(items["latte"], 1)])
+    for n in range(5):
+        pay(guest, order, new_card("20.00"), "0000", meta={"REMOTE_ADDR": f"10.3.2.{n}"})
+    assert_blocked(pay(guest, order, new_card("20.00"), PIN, meta={"REMOTE_ADDR": "10.3.3.1"}))
+    _staff, desk = _lockout_admin(django_user_model)
+
+    sessions = [block for block in _listed_blocks().values() if block.scope == "session"]
+    assert len(sessions) == 1
+    assert sessions[0].label.startswith("Online guest session ")
+    assert guest.session.session_key not in desk.get(LOCKOUTS_URL).content.decode()
+    desk.post(LOCKOUTS_URL, {"token": sessions[0].token})
+
+    response = pay(guest, order, new_card("20.00"), PIN, meta={"REMOTE_ADDR": "10.3.3.1"})
+    assert_paid(guest, response, order)
+    assert LogEntry.objects.filter(object_repr=f"PIN lockout: {sessions[0].label}").exists()
+
+
+@TX
+def test_a_card_blocked_online_is_listed_with_its_last_four_digits_only(
+    sandbox, items, new_card, django_user_model
+):
+    guest = Client(REMOTE_ADDR="10.9.1.1")
+    order = start_order(guest, [(items["latte"], 1)])
+    card = new_card("20.00")
+    for _ in range(2):
+        pay(guest, order, card, WRONG_PIN)
+    staff, desk = _lockout_admin(django_user_model)
+
+    page = desk.get(LOCKOUTS_URL).content.decode()
+    assert f"Card •••• {card[-4:]}" in page
+    assert card not in page
+    desk.post(LOCKOUTS_URL, {"card_number": card})
+    entry = LogEntry.objects.get(user=staff)
+    assert entry.object_repr == f"PIN lockout: Card •••• {card[-4:]}"
+    assert card not in entry.change_message
+
+
 # --- Admin login: django-axes -----------------------------------------------------------------------
 
 
@@ -262,6 +342,25 @@ def test_ten_failed_logins_lock_the_account_even_against_the_right_password(
     )
     assert login(client, "staffer", "the-right-pw-42").status_code == 302
     assert "_auth_user_id" in client.session
+
+
+@pytest.mark.django_db
+def test_behind_the_proxy_a_lockout_holds_the_guessing_address_only(django_user_model, settings):
+    """Axes sees the client address, not the proxy's: a stranger guessing a staff username locks
+    out only themself, while the real staffer, elsewhere, still logs in."""
+    settings.TRUSTED_PROXY_COUNT = 1
+    django_user_model.objects.create_user("staffer", password="the-right-pw-42", is_staff=True)
+    stranger = Client(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.7")
+    for _ in range(django_settings.AXES_FAILURE_LIMIT):
+        login(stranger, "staffer", "wrong-guess")
+    assert login(stranger, "staffer", "the-right-pw-42").status_code == 429
+    assert AccessAttempt.objects.get(username="staffer").ip_address == "198.51.100.7"
+    # A forged X-Forwarded-For entry to the left is the client's own and changes nothing.
+    forger = Client(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9, 198.51.100.7")
+    assert login(forger, "staffer", "the-right-pw-42").status_code == 429
+
+    staffer = Client(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="192.0.2.20")
+    assert login(staffer, "staffer", "the-right-pw-42").status_code == 302
 
 
 @pytest.mark.django_db
