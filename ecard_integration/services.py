@@ -269,8 +269,12 @@ def _run(
             raise NotVoidableError("this transaction already has a void") from exc
         raise CardBusyError("another transaction on this card is still in progress") from exc
     if mark_sent(row.id):
-        send_and_record(row, prepared, budget_seconds=budget)
+        send_and_record(row, prepared, budget_seconds=budget, abandoned_check=False)
     row.refresh_from_db()
+    # The check record_outcome would make with a query of its own, read off the fresh row.
+    if row.state == State.APPROVED and row.kind in VOID_KIND_FOR:
+        if row.caller_intent == CallerIntent.GAVE_UP:
+            _enqueue_settle_abandoned(row.id)
     return row
 
 
@@ -318,8 +322,12 @@ def send_and_record(
     budget_seconds: float,
     expected_states=(State.CREATED,),
     reconciliation: bool = False,
+    abandoned_check: bool = True,
 ) -> str:
-    """Send (or replay) a prepared request and write what happened. Returns the new state."""
+    """Send (or replay) a prepared request and write what happened. Returns the new state.
+
+    `abandoned_check=False`: the caller re-reads the row and voids an abandoned approval itself.
+    """
 
     def on_exchange(exchange):
         record_exchange(row.id, exchange, reconciliation=reconciliation)
@@ -338,10 +346,12 @@ def send_and_record(
         # Anything unexpected after the row was sent may have moved money: reconcile it.
         record_unknown(row, expected_states, error=None)
         raise
-    return record_outcome(row, expected_states, result)
+    return record_outcome(row, expected_states, result, abandoned_check=abandoned_check)
 
 
-def record_outcome(row: EcardTransaction, expected_states, result) -> str:
+def record_outcome(
+    row: EcardTransaction, expected_states, result, *, abandoned_check: bool = True
+) -> str:
     state = State.APPROVED if result.approved else State.DECLINED
     updated = EcardTransaction.objects.filter(id=row.id, state__in=expected_states).update(
         state=state,
@@ -359,7 +369,7 @@ def record_outcome(row: EcardTransaction, expected_states, result) -> str:
         return _current_state(row.id)
     if row.original_id:
         _settle_original_after_void(row, result)
-    if state == State.APPROVED and row.kind in VOID_KIND_FOR:
+    if abandoned_check and state == State.APPROVED and row.kind in VOID_KIND_FOR:
         _void_if_abandoned(row.id)
     return state
 
@@ -444,6 +454,10 @@ def _void_if_abandoned(transaction_id: int) -> None:
         id=transaction_id, state=State.APPROVED, caller_intent=CallerIntent.GAVE_UP
     ).exists()
     if abandoned:
-        from ecard_integration import tasks
+        _enqueue_settle_abandoned(transaction_id)
 
-        transaction.on_commit(lambda: tasks.enqueue(tasks.settle_abandoned, transaction_id))
+
+def _enqueue_settle_abandoned(transaction_id: int) -> None:
+    from ecard_integration import tasks
+
+    transaction.on_commit(lambda: tasks.enqueue(tasks.settle_abandoned, transaction_id))

@@ -342,7 +342,8 @@ def pay_with_card(
         elif row is not None and row.state == State.APPROVED:
             throttle.reset(card_hash)
     order = settle(order)
-    tender.refresh_from_db()
+    if tender.transaction_id is None or tender.status == TenderStatus.PENDING:
+        tender.refresh_from_db()  # not linked here: another request may have moved it on
     return outcome_for(order, tender)
 
 
@@ -352,22 +353,19 @@ def _reserve_tender(
     """Claim the order (`open` → `paying`) and write the pending tender, in one transaction.
 
     Returns the tender and whether it is new (False: the same form won a race to make it)."""
-    if is_expired(order):
-        abandon_order(order)
-        raise CheckoutClosedError(
-            "This checkout has expired. Any payment on it is being returned. "
-            "Please start a new order."
-        )
     try:
         with transaction.atomic():
-            # The claim first: on SQLite a write first takes the lock the whole block needs.
-            claimed = Order.objects.filter(id=order.id, status=OrderStatus.OPEN).update(
-                status=OrderStatus.PAYING, updated_at=Now()
-            )
-            locked = Order.objects.select_for_update().get(id=order.id)
+            # The claim first (on SQLite a write first takes the lock the whole block needs). It
+            # also checks the checkout's time on the database clock, and, holding the order in
+            # `paying`, keeps every other payment out: no row lock or re-read is needed.
+            claimed = Order.objects.filter(
+                id=order.id,
+                status=OrderStatus.OPEN,
+                created_at__gte=ecard_services.db_now_plus(-checkout_timeout_seconds()),
+            ).update(status=OrderStatus.PAYING, updated_at=Now())
             if not claimed:
-                raise _not_payable(locked)
-            due = selectors.amount_due(locked)
+                raise _NotClaimed
+            due = selectors.amount_due(order)  # the total never changes; tenders may have
             if due <= 0:
                 raise CheckoutClosedError("This order is already paid.")
             if amount is None:
@@ -378,19 +376,31 @@ def _reserve_tender(
                     field="amount",
                 )
             tender = Tender.objects.create(
-                order=locked,
+                order=order,
                 attempt_key=attempt_key,
                 amount=money(amount),
                 card_last4=card_last4,
                 card_hash=card_hash,
             )
         return tender, True
+    except _NotClaimed:
+        if is_expired(order):
+            abandon_order(order)
+            raise CheckoutClosedError(
+                "This checkout has expired. Any payment on it is being returned. "
+                "Please start a new order."
+            ) from None
+        raise _not_payable(Order.objects.get(id=order.id)) from None
     except IntegrityError:
         # The same form, submitted twice at once: the other request made the tender.
         existing = Tender.objects.filter(attempt_key=attempt_key).first()
         if existing is not None:
             return existing, False
         raise PaymentInProgressError(PAYMENT_IN_PROGRESS) from None
+
+
+class _NotClaimed(Exception):
+    """The order was not `open` within its checkout time: nothing was written."""
 
 
 def _not_payable(order: Order) -> OrderingError:
@@ -459,6 +469,15 @@ def _find_transaction(tender: Tender) -> EcardTransaction | None:
 
 
 def _link(tender: Tender, row: EcardTransaction) -> None:
+    """Attach the transaction to its tender and mirror its state, in one UPDATE when the tender
+    is still the guest's (not released meanwhile by a cancel or a timeout)."""
+    status = TENDER_STATUS_FOR_STATE[row.state]
+    linked = Tender.objects.filter(id=tender.id, transaction=None, released_at=None).update(
+        transaction=row, status=status
+    )
+    if linked:
+        tender.transaction, tender.status = row, status
+        return
     Tender.objects.filter(id=tender.id, transaction=None).update(transaction=row)
     tender.refresh_from_db()
     _mirror(tender)
@@ -592,17 +611,19 @@ def settle(order: Order) -> Order:
         if wanted == OrderStatus.PAID:
             changes["paid_at"] = Now()
         if Order.objects.filter(id=current.id, status=current.status).update(**changes):
+            current = Order.objects.get(id=current.id)
             if wanted == OrderStatus.PAID:
-                _completed(current.id)
-            return Order.objects.get(id=current.id)
+                _completed(current, tenders)
+            return current
     return Order.objects.get(id=order.id)
 
 
-def _completed(order_id: int) -> None:
-    """The order is paid: keep its redeems, send the receipt."""
-    order = Order.objects.get(id=order_id)
-    for tender in selectors.counting_tenders(order):
-        ecard_services.keep(transaction_id=tender.transaction_id)
+def _completed(order: Order, tenders: list[Tender]) -> None:
+    """The order is paid (with these, its unreleased tenders): keep its redeems, send the
+    receipt."""
+    for tender in tenders:
+        if tender.status == TenderStatus.APPROVED:
+            ecard_services.keep(transaction_id=tender.transaction_id)
     send_receipt(order)
 
 
