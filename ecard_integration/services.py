@@ -272,9 +272,9 @@ def _run(
         send_and_record(row, prepared, budget_seconds=budget, abandoned_check=False)
     row.refresh_from_db()
     # The check record_outcome would make with a query of its own, read off the fresh row.
-    if row.state == State.APPROVED and row.kind in VOID_KIND_FOR:
-        if row.caller_intent == CallerIntent.GAVE_UP:
-            _enqueue_settle_abandoned(row.id)
+    abandoned = row.caller_intent == CallerIntent.GAVE_UP
+    if abandoned and row.state == State.APPROVED and row.kind in VOID_KIND_FOR:
+        _enqueue_settle_abandoned(row.id)
     return row
 
 

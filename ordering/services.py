@@ -364,7 +364,7 @@ def _reserve_tender(
                 created_at__gte=ecard_services.db_now_plus(-checkout_timeout_seconds()),
             ).update(status=OrderStatus.PAYING, updated_at=Now())
             if not claimed:
-                raise _NotClaimed
+                raise _NotClaimedError
             due = selectors.amount_due(order)  # the total never changes; tenders may have
             if due <= 0:
                 raise CheckoutClosedError("This order is already paid.")
@@ -383,7 +383,7 @@ def _reserve_tender(
                 card_hash=card_hash,
             )
         return tender, True
-    except _NotClaimed:
+    except _NotClaimedError:
         if is_expired(order):
             abandon_order(order)
             raise CheckoutClosedError(
@@ -399,7 +399,7 @@ def _reserve_tender(
         raise PaymentInProgressError(PAYMENT_IN_PROGRESS) from None
 
 
-class _NotClaimed(Exception):
+class _NotClaimedError(Exception):
     """The order was not `open` within its checkout time: nothing was written."""
 
 
