@@ -124,9 +124,6 @@ if REDIS_URL:
     }
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
-    # Sessions are read from Redis and written through to the database, which still has them
-    # when Redis is flushed: one query fewer on every guest request.
-    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {
         "default": {
