@@ -287,16 +287,19 @@ def pay_with_card(
     existing = Tender.objects.filter(attempt_key=attempt_key).first()
     if existing is not None:
         return _resubmitted(order, existing, card_hash)
-    origin = origin or lockouts.online_origin(session_key, ip)
 
-    def blocked() -> PinThrottledError:
+    def note_for_staff() -> None:
+        """A failed or refused PIN attempt: list its throttle counters on the lockouts page."""
         lockouts.note(
             card_hash=card_hash,
             card_last4=card_number[-4:],
             session_key=session_key,
             ip=ip,
-            origin=origin,
+            origin=origin or lockouts.online_origin(session_key, ip),
         )
+
+    def blocked() -> PinThrottledError:
+        note_for_staff()
         return PinThrottledError(throttle.BLOCKED_MESSAGE)
 
     if throttle.check(card_hash, session_key, ip):
@@ -332,13 +335,7 @@ def pay_with_card(
         )
         if row is not None and row.response_code in throttle.PIN_FAILURE_CODES:
             throttle.record_failure(card_hash, session_key, ip)
-            lockouts.note(
-                card_hash=card_hash,
-                card_last4=card_number[-4:],
-                session_key=session_key,
-                ip=ip,
-                origin=origin,
-            )
+            note_for_staff()
         elif row is not None and row.state == State.APPROVED:
             throttle.reset(card_hash)
     order = settle(order)
