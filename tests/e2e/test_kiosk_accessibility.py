@@ -227,7 +227,8 @@ def test_every_kiosk_guest_page_passes_axe_and_stays_light(
     small = {name: targets for name, targets in audit.small_targets.items() if targets}
     assert small == {}, json.dumps(small, indent=2)
     for name, (size, requests, urls) in audit.weights.items():
-        assert not any(url.startswith("3") for url in urls), (name, urls)  # a page, not a bounce
+        # A page, not a bounce (a 304 for a stylesheet is a cache answer, not a redirect).
+        assert not any(re.match(r"30[12378] ", url) for url in urls), (name, urls)
         assert size <= MAX_BYTES, (name, size, urls)
         assert requests <= MAX_REQUESTS, (name, requests, urls)
     assert Order.objects.count() == 2
