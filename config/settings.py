@@ -180,6 +180,12 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# A backlog of due transactions is drained in batches claimed together (ecard_integration/
+# reconciliation.py): rows per batch, the time a batch may go on starting replays, and how many
+# batch chains one sweep starts (about the worker processes there are to run them).
+RECONCILE_BATCH_SIZE = env.int("RECONCILE_BATCH_SIZE", 50)
+RECONCILE_BATCH_SECONDS = env.float("RECONCILE_BATCH_SECONDS", 30.0)
+RECONCILE_CHAINS = env.int("RECONCILE_CHAINS", 4)
 
 # --- eCard ------------------------------------------------------------------------------------
 ECARD_BASE_URL = env.str("ECARD_BASE_URL", default="https://127.0.0.1:8443/api/transaction/v1")

@@ -1,20 +1,26 @@
 """Reconciliation: find out what happened to transactions whose outcome is unknown.
 
-Work is claimed with one conditional UPDATE per row, which also checks the replay deadline on the
-database clock, so two workers or two beats never replay the same row at once and no replay is
-ever sent after its deadline. A claim is a lease (`next_attempt_at` pushed forward): a worker that
-dies mid-replay leaves the row to be claimed again when the lease runs out.
+Work is claimed with a conditional UPDATE that also checks the replay deadline on the database
+clock, so two workers or two beats never replay the same row at once and no replay is ever sent
+after its deadline. A claim is a lease (`next_attempt_at` pushed forward): a worker that dies
+mid-replay leaves the row to be claimed again when the lease runs out.
+
+Two ways in: `reconcile(id)` for the one row a message names (sent when the row became unknown),
+and `reconcile_due()` for a backlog, which claims a batch of due rows in one transaction
+(`SKIP LOCKED`, so parallel batches never share a row) and replays them one after another.
 """
 
 import logging
 import random
+import time
 
 from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Now
 
 from ecard_integration import crypto, services, wire
-from ecard_integration.errors import EcardError
+from ecard_integration.errors import EcardError, IdempotencyConflictError
 from ecard_integration.models import (
     VOID_KIND_FOR,
     CallerIntent,
@@ -27,6 +33,10 @@ from ecard_integration.models import (
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 300
+# A batch writes its approvals and declines this often: few statements, yet a guest waiting on
+# a reconciled payment sees it within about a second.
+WRITE_EVERY_ROWS = 25
+WRITE_EVERY_SECONDS = 1.0
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -40,28 +50,106 @@ def lease_seconds() -> float:
     return settings.ECARD_STAFF_BUDGET_SECONDS + 5
 
 
-def due_transaction_ids(limit: int = 500) -> list[int]:
-    return list(
-        EcardTransaction.objects.filter(state__in=[State.CREATED, State.UNKNOWN])
-        .filter(next_attempt_at__lte=Now())
-        .order_by("next_attempt_at")
-        .values_list("id", flat=True)[:limit]
+def _due():
+    return EcardTransaction.objects.filter(
+        state__in=[State.CREATED, State.UNKNOWN], next_attempt_at__lte=Now()
     )
+
+
+def due_transaction_ids(limit: int = 500) -> list[int]:
+    return list(_due().order_by("next_attempt_at").values_list("id", flat=True)[:limit])
+
+
+# Sent, inside the window, bytes kept: what a replay may be sent for.
+REPLAYABLE = Q(
+    first_sent_at__isnull=False, replay_deadline__gt=Now(), replay_ciphertext__isnull=False
+)
+
+
+def reconcile_due(limit: int | None = None) -> tuple[int, bool]:
+    """Resolve a batch of up to `limit` due transactions: (how many, whether more may be due).
+
+    The batch's lease covers the replays the batch may start (`RECONCILE_BATCH_SECONDS`) plus the
+    last one's budget; rows not reached in that time are handed back, due at once. Approvals and
+    declines are written together every few rows (`services.OutcomeBatch`).
+    """
+    limit = limit or settings.RECONCILE_BATCH_SIZE
+    window = settings.RECONCILE_BATCH_SECONDS
+    rows = _claim_batch(limit, lease=window + lease_seconds())
+    outcomes = services.OutcomeBatch(expected_states=(State.CREATED, State.UNKNOWN))
+    started = written = time.monotonic()
+    for position, row in enumerate(rows):
+        now = time.monotonic()
+        if now - started > window:
+            outcomes.write()
+            _hand_back(rows[position:])
+            return position, True
+        if len(outcomes.rows) >= WRITE_EVERY_ROWS or now - written > WRITE_EVERY_SECONDS:
+            outcomes.write()
+            written = now
+        try:
+            _replay_row(row, outcomes)
+        except IdempotencyConflictError:
+            pass  # recorded for staff by send_and_record; the batch goes on
+        except BaseException:
+            outcomes.write()
+            _hand_back(rows[position + 1 :])
+            raise
+    outcomes.write()
+    # Rows that can no longer be replayed (never sent, or past the deadline) settle one by one.
+    others = list(_due().exclude(REPLAYABLE).values_list("id", flat=True)[: limit - len(rows)])
+    for transaction_id in others:
+        reconcile(transaction_id)
+    handled = len(rows) + len(others)
+    return handled, handled >= limit
+
+
+def _claim_batch(limit: int, *, lease: float) -> list[EcardTransaction]:
+    """Claim up to `limit` due rows in one transaction.
+
+    PostgreSQL locks the rows it selects and skips rows a concurrent batch holds, so one UPDATE
+    leases them all. Without row locks (SQLite) each row is claimed by the same conditional
+    UPDATE as a single one, so two claimers still never share a row.
+    """
+    if limit <= 0:
+        return []
+    with transaction.atomic():
+        candidates = list(
+            _due()
+            .filter(REPLAYABLE)
+            .order_by("next_attempt_at")
+            .select_for_update(skip_locked=True)[:limit]
+        )
+        if not connection.features.has_select_for_update_skip_locked:
+            return [row for row in candidates if _claim(row.id, lease)]
+        EcardTransaction.objects.filter(id__in=[row.id for row in candidates]).update(
+            next_attempt_at=services.db_now_plus(lease)
+        )
+        return candidates
+
+
+def _claim(transaction_id: int, lease: float) -> bool:
+    return bool(
+        _due()
+        .filter(REPLAYABLE, id=transaction_id)
+        .update(next_attempt_at=services.db_now_plus(lease))
+    )
+
+
+def _hand_back(rows: list[EcardTransaction]) -> None:
+    """Make rows this batch claimed but did not reach due again (the sweep or a chain takes them)."""
+    EcardTransaction.objects.filter(
+        id__in=[row.id for row in rows], state__in=[State.CREATED, State.UNKNOWN]
+    ).update(next_attempt_at=Now())
 
 
 def reconcile(transaction_id: int) -> str | None:
     """Resolve one due transaction, if this caller wins the claim. Returns its state, or None."""
-    due = EcardTransaction.objects.filter(
-        id=transaction_id,
-        state__in=[State.CREATED, State.UNKNOWN],
-        next_attempt_at__lte=Now(),
-    )
     # Inside the window: claim a lease and replay the stored bytes. The common case, so tried
     # first; `first_sent_at` set keeps it apart from the never-sent case below.
-    if due.filter(
-        first_sent_at__isnull=False, replay_deadline__gt=Now(), replay_ciphertext__isnull=False
-    ).update(next_attempt_at=services.db_now_plus(lease_seconds())):
-        return _replay(transaction_id)
+    if _claim(transaction_id, lease_seconds()):
+        return _replay_row(EcardTransaction.objects.get(id=transaction_id))
+    due = _due().filter(id=transaction_id)
     # Never sent: the process died between writing the row and sending. Nothing was processed.
     if due.filter(state=State.CREATED, first_sent_at__isnull=True).update(
         state=State.REJECTED,
@@ -82,8 +170,7 @@ def reconcile(transaction_id: int) -> str | None:
     return None
 
 
-def _replay(transaction_id: int) -> str:
-    row = EcardTransaction.objects.get(id=transaction_id)
+def _replay_row(row: EcardTransaction, outcomes: services.OutcomeBatch | None = None) -> str:
     prepared = wire.prepared_from_stored(
         row.kind, row.request_id, crypto.decrypt(row.replay_ciphertext)
     )
@@ -93,6 +180,7 @@ def _replay(transaction_id: int) -> str:
         budget_seconds=settings.ECARD_STAFF_BUDGET_SECONDS,
         expected_states=(State.CREATED, State.UNKNOWN),
         reconciliation=True,
+        batch=outcomes,
     )
 
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F
 from django.db.models.functions import Now
 
@@ -291,9 +291,24 @@ def mark_sent(transaction_id: int) -> bool:
     )
 
 
-def record_exchange(transaction_id: int | None, exchange, *, reconciliation: bool = False) -> None:
-    """Keep one HTTP attempt as evidence (already redacted by the client)."""
-    EcardExchange.objects.create(
+def record_exchange(
+    transaction_id: int | None,
+    exchange,
+    *,
+    reconciliation: bool = False,
+    count_attempt: bool = True,
+) -> None:
+    """Keep one HTTP attempt as evidence (already redacted by the client).
+
+    `count_attempt=False`: the caller adds the attempts to the row with the outcome it writes.
+    """
+    _exchange_row(transaction_id, exchange, reconciliation).save(force_insert=True)
+    if count_attempt and exchange.kind == "transaction":
+        EcardTransaction.objects.filter(id=transaction_id).update(attempts=F("attempts") + 1)
+
+
+def _exchange_row(transaction_id: int | None, exchange, reconciliation: bool) -> EcardExchange:
+    return EcardExchange(
         transaction_id=transaction_id if exchange.kind == "transaction" else None,
         kind=exchange.kind,
         endpoint=exchange.endpoint,
@@ -311,8 +326,6 @@ def record_exchange(transaction_id: int | None, exchange, *, reconciliation: boo
         idempotent_replay=exchange.idempotent_replay,
         is_reconciliation=reconciliation,
     )
-    if exchange.kind == "transaction":
-        EcardTransaction.objects.filter(id=transaction_id).update(attempts=F("attempts") + 1)
 
 
 def send_and_record(
@@ -323,48 +336,160 @@ def send_and_record(
     expected_states=(State.CREATED,),
     reconciliation: bool = False,
     abandoned_check: bool = True,
+    batch: "OutcomeBatch | None" = None,
 ) -> str:
     """Send (or replay) a prepared request and write what happened. Returns the new state.
 
     `abandoned_check=False`: the caller re-reads the row and voids an abandoned approval itself.
+    `batch`: the exchanges, and an approval or decline, are written with the batch (see there).
     """
+    sent = 0
 
     def on_exchange(exchange):
-        record_exchange(row.id, exchange, reconciliation=reconciliation)
+        nonlocal sent
+        # Each exchange is committed as it happens; the row's attempt count goes with the outcome.
+        if batch is not None:
+            batch.exchanges.append(_exchange_row(row.id, exchange, reconciliation))
+        else:
+            record_exchange(row.id, exchange, reconciliation=reconciliation, count_attempt=False)
+        sent += exchange.kind == "transaction"
 
     try:
         result = get_client().send(prepared, budget_seconds=budget_seconds, on_exchange=on_exchange)
     except OutcomeUnknownError as exc:
-        return record_unknown(row, expected_states, error=exc)
+        return record_unknown(row, expected_states, error=exc, sent=sent)
     except IdempotencyConflictError as exc:
         # Our bug, never a guest's: keep it for staff, and never retry it.
-        record_attention(row, expected_states, f"idempotency conflict: {exc.code}")
+        record_attention(row, expected_states, f"idempotency conflict: {exc.code}", sent=sent)
         raise
     except EcardError as exc:
-        return record_rejected(row, expected_states, error=exc)
+        return record_rejected(row, expected_states, error=exc, sent=sent)
     except BaseException:
         # Anything unexpected after the row was sent may have moved money: reconcile it.
-        record_unknown(row, expected_states, error=None)
+        record_unknown(row, expected_states, error=None, sent=sent)
         raise
-    return record_outcome(row, expected_states, result, abandoned_check=abandoned_check)
+    if batch is not None and not row.original_id:
+        return batch.add(row, result, sent)
+    return record_outcome(row, expected_states, result, sent=sent, abandoned_check=abandoned_check)
+
+
+class OutcomeBatch:
+    """Outcomes of a reconciliation batch, written together: one INSERT for the exchanges, one
+    UPDATE for the approvals and declines, one query for abandoned approvals.
+
+    Rows stay leased to the batch until it is written, so a worker that dies first loses no
+    outcome: the rows are replayed again when the lease runs out, and eCard answers the same.
+    What it loses is the evidence of the replays it had made, which the next replay records.
+    """
+
+    def __init__(self, expected_states):
+        self.expected_states = expected_states
+        self.exchanges: list[EcardExchange] = []
+        self.rows: list[EcardTransaction] = []
+
+    def add(self, row: EcardTransaction, result, sent: int) -> str:
+        self.rows.append((row, result, sent))
+        return State.APPROVED if result.approved else State.DECLINED
+
+    def write(self) -> None:
+        with transaction.atomic():
+            EcardExchange.objects.bulk_create(self.exchanges)
+            if self.rows:
+                self._update_rows()
+                approved = [
+                    row.id
+                    for row, result, _sent in self.rows
+                    if result.approved and row.kind in VOID_KIND_FOR
+                ]
+                abandoned = EcardTransaction.objects.filter(
+                    id__in=approved, state=State.APPROVED, caller_intent=CallerIntent.GAVE_UP
+                ).values_list("id", flat=True)
+                for transaction_id in abandoned:
+                    _enqueue_settle_abandoned(transaction_id)
+        self.exchanges, self.rows = [], []
+
+    def _update_rows(self) -> None:
+        """One `UPDATE … FROM (VALUES …)` for every row, each only if still in an expected state
+        (PostgreSQL and SQLite both take this form; the ORM's bulk_update costs more CPU than the
+        replays themselves)."""
+        meta = EcardTransaction._meta
+        quote = connection.ops.quote_name
+
+        def column(name: str) -> str:
+            return quote(meta.get_field(name).column)
+
+        # VALUES columns are named column1, column2, … by both databases.
+        varying = [f"{column(name)} = v.column{i}" for i, name in enumerate(VARYING_TEXT, 2)]
+        offset = 2 + len(VARYING_TEXT)
+        numeric = [
+            f"{column(name)} = CAST(v.column{i} AS NUMERIC)"
+            for i, name in enumerate(("amount_applied", "balance"), offset)
+        ]
+        now_sql, now_params = (
+            EcardTransaction.objects.none().query.get_compiler(connection=connection).compile(Now())
+        )
+        placeholders = ", ".join(["%s"] * (offset + 2))
+        attempts = column("attempts")
+        # Identifiers from the model's metadata, every value a parameter.
+        sql = (
+            f"UPDATE {quote(meta.db_table)} AS t SET {', '.join(varying + numeric)}, "  # noqa: S608
+            f"{attempts} = t.{attempts} + CAST(v.column{offset + 2} AS INTEGER), "
+            f"{column('completed_at')} = {now_sql}, {column('next_attempt_at')} = NULL, "
+            f"{column('replay_ciphertext')} = NULL "
+            f"FROM (VALUES {', '.join([f'({placeholders})'] * len(self.rows))}) AS v "
+            f"WHERE t.{column('id')} = v.column1 "
+            f"AND t.{column('state')} IN ({', '.join(['%s'] * len(self.expected_states))})"
+        )
+        params = [*now_params]
+        for row, result, sent in self.rows:
+            fields = _outcome_fields(result)
+            params += [row.id, *(fields[name] for name in VARYING_TEXT)]
+            params += [fields["amount_applied"], fields["balance"], sent]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, *self.expected_states])
+
+
+VARYING_TEXT = (
+    "state",
+    "response_code",
+    "response_message",
+    "approval_code",
+    "processor_transaction_id",
+)
+
+
+def _outcome_fields(result) -> dict:
+    return {
+        "state": State.APPROVED if result.approved else State.DECLINED,
+        "response_code": result.response_code,
+        "response_message": result.response_message[:200],
+        "approval_code": result.approval_code or "",
+        "processor_transaction_id": result.processor_transaction_id or "",
+        "amount_applied": result.amount,
+        "balance": result.balance,
+        "completed_at": Now(),
+        "next_attempt_at": None,
+        "replay_ciphertext": None,
+    }
+
+
+def _finish(row: EcardTransaction, expected_states, sent: int, **fields) -> bool:
+    """Write an outcome if the row is still in a state we expect, adding this call's attempts."""
+    attempts = F("attempts") + sent
+    updated = EcardTransaction.objects.filter(id=row.id, state__in=expected_states).update(
+        attempts=attempts, **fields
+    )
+    if not updated and sent:
+        EcardTransaction.objects.filter(id=row.id).update(attempts=attempts)
+    return bool(updated)
 
 
 def record_outcome(
-    row: EcardTransaction, expected_states, result, *, abandoned_check: bool = True
+    row: EcardTransaction, expected_states, result, *, sent: int, abandoned_check: bool = True
 ) -> str:
-    state = State.APPROVED if result.approved else State.DECLINED
-    updated = EcardTransaction.objects.filter(id=row.id, state__in=expected_states).update(
-        state=state,
-        response_code=result.response_code,
-        response_message=result.response_message[:200],
-        approval_code=result.approval_code or "",
-        processor_transaction_id=result.processor_transaction_id or "",
-        amount_applied=result.amount,
-        balance=result.balance,
-        completed_at=Now(),
-        next_attempt_at=None,
-        replay_ciphertext=None,
-    )
+    fields = _outcome_fields(result)
+    state = fields["state"]
+    updated = _finish(row, expected_states, sent, **fields)
     if not updated:
         return _current_state(row.id)
     if row.original_id:
@@ -374,11 +499,14 @@ def record_outcome(
     return state
 
 
-def record_unknown(row: EcardTransaction, expected_states, *, error) -> str:
+def record_unknown(row: EcardTransaction, expected_states, *, error, sent: int) -> str:
     from ecard_integration import tasks
 
     delay = tasks.backoff_seconds(row.attempts)
-    updated = EcardTransaction.objects.filter(id=row.id, state__in=expected_states).update(
+    updated = _finish(
+        row,
+        expected_states,
+        sent,
         state=State.UNKNOWN,
         error_code=(getattr(error, "code", None) or type(error).__name__)[:64] if error else "",
         next_attempt_at=db_now_plus(delay),
@@ -392,8 +520,11 @@ def record_unknown(row: EcardTransaction, expected_states, *, error) -> str:
     return _current_state(row.id)
 
 
-def record_rejected(row: EcardTransaction, expected_states, *, error: EcardError) -> str:
-    updated = EcardTransaction.objects.filter(id=row.id, state__in=expected_states).update(
+def record_rejected(row: EcardTransaction, expected_states, *, error: EcardError, sent: int) -> str:
+    updated = _finish(
+        row,
+        expected_states,
+        sent,
         state=State.REJECTED,
         error_code=(error.code or type(error).__name__)[:64],
         completed_at=Now(),
@@ -409,8 +540,11 @@ def record_rejected(row: EcardTransaction, expected_states, *, error: EcardError
     return State.REJECTED
 
 
-def record_attention(row: EcardTransaction, expected_states, reason: str) -> str:
-    EcardTransaction.objects.filter(id=row.id, state__in=expected_states).update(
+def record_attention(row: EcardTransaction, expected_states, reason: str, *, sent: int) -> str:
+    _finish(
+        row,
+        expected_states,
+        sent,
         state=State.NEEDS_ATTENTION,
         attention_reason=reason,
         next_attempt_at=None,

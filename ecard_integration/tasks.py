@@ -1,9 +1,11 @@
 """Celery tasks: thin wrappers taking row ids only, each safe to run twice."""
 
 import logging
+import math
 
 from celery import shared_task
 from celery.signals import task_postrun, task_prerun
+from django.conf import settings
 from django.db import close_old_connections
 
 from ecard_integration import reconciliation
@@ -12,6 +14,8 @@ from ecard_integration.reconciliation import backoff_seconds
 __all__ = [
     "backoff_seconds",
     "enqueue",
+    "enqueue_batch",
+    "reconcile_due",
     "reconcile_transaction",
     "settle_abandoned",
     "sweep_due_transactions",
@@ -39,9 +43,26 @@ def enqueue(task, transaction_id: int, *, countdown: float = 0) -> None:
         logger.warning("could not enqueue %s for %s: %s", task.name, transaction_id, exc)
 
 
+def enqueue_batch() -> None:
+    try:
+        reconcile_due.delay()
+    except Exception as exc:  # noqa: BLE001 - the next sweep starts the batch instead
+        logger.warning("could not enqueue a reconcile batch: %s", exc)
+
+
 @shared_task(name="ecard_integration.reconcile_transaction")
 def reconcile_transaction(transaction_id: int) -> str | None:
     return reconciliation.reconcile(transaction_id)
+
+
+@shared_task(name="ecard_integration.reconcile_due")
+def reconcile_due() -> int:
+    """One batch of a backlog; a full batch passes the baton, so a backlog drains without waiting
+    for the next sweep, and the chains end by themselves when the backlog is gone."""
+    handled, more = reconciliation.reconcile_due()
+    if more:
+        enqueue_batch()
+    return handled
 
 
 @shared_task(name="ecard_integration.settle_abandoned")
@@ -53,8 +74,10 @@ def settle_abandoned(transaction_id: int) -> str | None:
 def sweep_due_transactions() -> int:
     """The guarantee behind the messages: every due row is found here, whatever was lost."""
     due = reconciliation.due_transaction_ids()
-    for transaction_id in due:
-        reconcile_transaction.delay(transaction_id)
+    # One batch message per batch of due rows, up to one per worker process we expect to use.
+    batches = min(math.ceil(len(due) / settings.RECONCILE_BATCH_SIZE), settings.RECONCILE_CHAINS)
+    for _ in range(batches):
+        enqueue_batch()
     abandoned = reconciliation.abandoned_approved_ids()
     for transaction_id in abandoned:
         settle_abandoned.delay(transaction_id)

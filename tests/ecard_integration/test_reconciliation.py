@@ -163,3 +163,131 @@ def test_two_reconcilers_never_replay_the_same_row_at_once(sandbox, card):
         thread.join()
     assert sorted(results, key=str) == [None, None, None, State.APPROVED]
     assert EcardExchange.objects.filter(transaction=row, is_reconciliation=True).count() == 1
+
+
+# --- Batches: how a backlog is drained --------------------------------------------------------
+
+
+def unknown_redeems(sandbox, count, *, balance="50.00", amount="10.00"):
+    cards = []
+    rows = []
+    for _ in range(count):
+        number = new_card_number()
+        sandbox.create_card(number, Decimal(balance), pin=PIN)
+        rows.append(unknown_redeem(sandbox, number, amount=amount))
+        cards.append(number)
+    for row in rows:
+        make_due(row)
+    return cards, rows
+
+
+def test_a_batch_replays_each_due_row_once_and_writes_every_outcome(sandbox):
+    cards, rows = unknown_redeems(sandbox, 3)
+    number = new_card_number()
+    sandbox.create_card(number, Decimal("5.00"), pin=PIN)
+    declined = unknown_redeem(sandbox, number, amount="8.00")  # over the balance: declined
+    make_due(declined)
+
+    assert reconciliation.reconcile_due(limit=10) == (4, False)
+
+    for card, row in zip(cards, rows, strict=True):
+        attempts_before = row.attempts
+        row.refresh_from_db()
+        assert row.state == State.APPROVED
+        assert (row.amount_applied, row.balance) == (Decimal("10.00"), Decimal("40.00"))
+        assert row.approval_code
+        assert row.processor_transaction_id
+        assert row.attempts == attempts_before + 1
+        assert row.replay_ciphertext is None
+        assert row.next_attempt_at is None
+        assert row.completed_at is not None
+        replay = EcardExchange.objects.get(transaction=row, is_reconciliation=True)
+        assert replay.idempotent_replay is True
+        assert replay.request_sha256 == row.request_sha256
+        assert len(effects(sandbox.ledger(), row.request_id)) == 1
+        assert sandbox.card(card)["balance"] == "40.00"
+    declined.refresh_from_db()
+    assert declined.state == State.DECLINED
+    assert declined.balance == Decimal("5.00")
+    assert declined.replay_ciphertext is None
+    assert sandbox.card(number)["balance"] == "5.00"
+
+
+def test_a_full_batch_says_more_may_be_due_and_leaves_the_rest_due(sandbox):
+    _cards, rows = unknown_redeems(sandbox, 3)
+    assert reconciliation.reconcile_due(limit=2) == (2, True)
+    assert reconciliation.due_transaction_ids() == [rows[2].id]  # oldest first
+    assert reconciliation.reconcile_due(limit=2) == (1, False)
+    assert reconciliation.reconcile_due(limit=2) == (0, False)
+    assert set(EcardTransaction.objects.values_list("state", flat=True)) == {State.APPROVED}
+
+
+def test_a_batch_out_of_time_hands_its_rows_back_untouched(sandbox, settings):
+    _cards, rows = unknown_redeems(sandbox, 2)
+    settings.RECONCILE_BATCH_SECONDS = 0  # no time to start any replay
+    assert reconciliation.reconcile_due(limit=5) == (0, True)
+    assert sorted(reconciliation.due_transaction_ids()) == sorted(row.id for row in rows)
+    assert not EcardExchange.objects.filter(is_reconciliation=True).exists()
+    assert set(EcardTransaction.objects.values_list("state", flat=True)) == {State.UNKNOWN}
+
+
+def test_a_batch_backs_off_what_is_still_unknown_and_settles_what_it_cannot_replay(sandbox):
+    cards, (still_down, late, fine) = unknown_redeems(sandbox, 3)
+    make_due(late, past_deadline=True)
+    sandbox.set_faults([{"match": {"card_number": cards[0]}, "action": "error_before"}])
+
+    handled, more = reconciliation.reconcile_due(limit=5)
+
+    assert (handled, more) == (3, False)
+    still_down.refresh_from_db()
+    assert still_down.state == State.UNKNOWN
+    assert still_down.replay_ciphertext is not None
+    assert EcardTransaction.objects.filter(id=still_down.id, next_attempt_at__gt=Now()).exists()
+    late.refresh_from_db()
+    assert late.state == State.VOIDED  # past the deadline: never replayed, blind-voided
+    assert not EcardExchange.objects.filter(transaction=late, is_reconciliation=True).exists()
+    fine.refresh_from_db()
+    assert fine.state == State.APPROVED
+
+
+def test_a_batch_voids_an_approval_whose_caller_gave_up(sandbox):
+    (card,), (row,) = unknown_redeems(sandbox, 1)
+    services.give_up(transaction_id=row.id)
+    assert reconciliation.reconcile_due(limit=5) == (1, False)
+    row.refresh_from_db()
+    assert row.state == State.APPROVED
+    # The batch queued the void; the sweep's query finds the same row until it is voided.
+    assert reconciliation.abandoned_approved_ids() == [row.id]
+    reconciliation.settle_abandoned(row.id)
+    row.refresh_from_db()
+    assert row.state == State.VOIDED
+    assert sandbox.card(card)["balance"] == "50.00"
+
+
+@pytest.mark.postgres
+def test_two_batches_at_once_never_share_a_row(sandbox):
+    _cards, rows = unknown_redeems(sandbox, 6)
+    sandbox.set_faults(
+        [{"match": {"endpoint": "redeem"}, "action": "delay", "seconds": 0.2, "when": "before"}]
+    )
+    results = []
+
+    def batch():
+        from django.db import connection
+
+        try:
+            results.append(reconciliation.reconcile_due(limit=3))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=batch) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [(3, True), (3, True)]
+    for row in rows:
+        row.refresh_from_db()
+        assert row.state == State.APPROVED
+        assert EcardExchange.objects.filter(transaction=row, is_reconciliation=True).count() == 1
+        assert len(effects(sandbox.ledger(), row.request_id)) == 1

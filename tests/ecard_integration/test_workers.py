@@ -111,6 +111,24 @@ def test_a_flushed_redis_loses_no_transaction(sandbox, sandbox_process, tmp_path
     assert_resolved_once(sandbox, rows)
 
 
+@pytest.mark.redis
+def test_one_sweep_drains_a_backlog_larger_than_a_batch(
+    sandbox, sandbox_process, tmp_path, settings
+):
+    import redis
+
+    rows = unknown_redeems(sandbox, 5)
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()  # only the sweep's message will be there
+    small = {"RECONCILE_BATCH_SIZE": 2, "RECONCILE_CHAINS": 1}
+    worker = CeleryProcess("worker", sandbox_process, log_path=tmp_path / "w.log", **small)
+    with worker:
+        worker.wait_ready()
+        settings.RECONCILE_BATCH_SIZE, settings.RECONCILE_CHAINS = 2, 1
+        assert tasks.sweep_due_transactions() == 5  # one batch message: the batches chain on
+        wait_until_resolved(rows, [worker])
+    assert_resolved_once(sandbox, rows)
+
+
 @pytest.mark.postgres
 def test_two_workers_and_two_beats_replay_each_row_once(sandbox, sandbox_process, tmp_path):
     rows = unknown_redeems(sandbox, 6)
