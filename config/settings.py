@@ -186,6 +186,13 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 RECONCILE_BATCH_SIZE = env.int("RECONCILE_BATCH_SIZE", 50)
 RECONCILE_BATCH_SECONDS = env.float("RECONCILE_BATCH_SECONDS", 30.0)
 RECONCILE_CHAINS = env.int("RECONCILE_CHAINS", 4)
+for _name in ("RECONCILE_BATCH_SIZE", "RECONCILE_CHAINS"):
+    if not 1 <= globals()[_name] <= 500:
+        refuse(_name, f"must be between 1 and 500, not {globals()[_name]}")
+if not 0 < RECONCILE_BATCH_SECONDS <= 300:
+    refuse(
+        "RECONCILE_BATCH_SECONDS", f"must be above 0 and at most 300, not {RECONCILE_BATCH_SECONDS}"
+    )
 
 # --- eCard ------------------------------------------------------------------------------------
 ECARD_BASE_URL = env.str("ECARD_BASE_URL", default="https://127.0.0.1:8443/api/transaction/v1")

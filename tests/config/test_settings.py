@@ -59,6 +59,9 @@ def test_it_starts_in_production_mode_with_everything_set():
         ({"CARD_DATA_KEYS": None}, "CARD_DATA_KEYS"),
         ({"CARD_HASH_KEY": None}, "CARD_HASH_KEY"),
         ({"ALLOWED_HOSTS": None}, "ALLOWED_HOSTS"),
+        ({"RECONCILE_BATCH_SIZE": "0"}, "RECONCILE_BATCH_SIZE"),
+        ({"RECONCILE_CHAINS": "-1"}, "RECONCILE_CHAINS"),
+        ({"RECONCILE_BATCH_SECONDS": "0"}, "RECONCILE_BATCH_SECONDS"),
     ],
 )
 def test_it_refuses_to_start_naming_the_variable(overrides, variable):
