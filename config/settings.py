@@ -178,6 +178,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ordering.expire_abandoned_orders",
         "schedule": timedelta(seconds=env.int("ORDER_EXPIRY_SWEEP_SECONDS", 60)),
     },
+    "clear-expired-sessions": {
+        "task": "ordering.clear_expired_sessions",
+        "schedule": timedelta(days=1),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # A backlog of due transactions is drained in batches claimed together (ecard_integration/
@@ -299,7 +303,13 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Receipts: EMAIL_URL names the mail server (smtp+tls://user:password@host:587, smtps://…);
+# without it they are written to the worker's output.
+if env.str("EMAIL_URL", default=""):
+    globals().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = env.str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", 10)  # the worker's wait for a silent mail server
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "receipts@example.com")
 
 # --- Security headers ---------------------------------------------------------------------------

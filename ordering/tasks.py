@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from ordering import services
+from ordering.models import Order
 
 
 @shared_task(name="ordering.expire_abandoned_orders")
@@ -10,3 +11,20 @@ def expire_abandoned_orders() -> int:
     """Beat: complete confirmed payments, cancel timed-out checkouts and give up their payments
     (the eCard worker voids every approved one)."""
     return services.expire_abandoned_orders()
+
+
+@shared_task(name="ordering.clear_expired_sessions")
+def clear_expired_sessions() -> None:
+    """Beat, daily: what `manage.py clearsessions` does (guest sessions hold cart and order)."""
+    from importlib import import_module
+
+    from django.conf import settings
+
+    import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
+
+
+@shared_task(name="ordering.send_receipt")
+def send_receipt(order_id: int) -> bool:
+    """Email a paid order's receipt (at most once, whatever the redeliveries)."""
+    order = Order.objects.filter(id=order_id).first()
+    return order is not None and services.send_receipt(order)

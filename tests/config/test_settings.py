@@ -19,7 +19,7 @@ STRONG = {
 }
 
 
-def start(**overrides):
+def start(script="import django; django.setup(); print('started')", **overrides):
     """Load the settings in a fresh interpreter, as a process start-up would."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ECARD_", "CARD_"))}
     env.pop("SECRET_KEY", None)
@@ -28,7 +28,7 @@ def start(**overrides):
     env = {k: v for k, v in env.items() if v is not None}
     env["DJANGO_SETTINGS_MODULE"] = "config.settings"
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); print('started')"],
+        [sys.executable, "-c", script],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -77,6 +77,17 @@ def test_an_http_ecard_url_is_refused_even_in_development():
     assert "ECARD_BASE_URL: must be an https:// URL" in result.stderr
 
 
+def test_email_url_configures_the_mail_server():
+    script = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.EMAIL_BACKEND, s.EMAIL_HOST, s.EMAIL_PORT, s.EMAIL_USE_TLS, s.EMAIL_TIMEOUT)"
+    )
+    result = start(EMAIL_URL="smtp+tls://receipts:pw@smtp.example.com:587", script=script)
+    assert result.returncode == 0, result.stderr
+    backend = "django.core.mail.backends.smtp.EmailBackend"
+    assert result.stdout.split() == [backend, "smtp.example.com", "587", "True", "10"]
+
+
 def test_development_mode_runs_on_embedded_defaults():
     result = start(
         DEBUG="1",
@@ -115,6 +126,10 @@ def test_celery_configuration_is_what_we_meant(settings):
     assert "ecard_integration.sweep_due_transactions" in app.tasks
     assert "ecard_integration.reconcile_transaction" in app.tasks
     assert "ordering.expire_abandoned_orders" in app.tasks
+    assert "ordering.send_receipt" in app.tasks
+    sessions = conf.beat_schedule["clear-expired-sessions"]
+    assert app.tasks[sessions["task"]].name == "ordering.clear_expired_sessions"
+    assert "ecard_integration.reconcile_due" in app.tasks
     if settings.REDIS_URL:
         assert conf.broker_url == settings.REDIS_URL
     else:

@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from ecard_integration import reconciliation
 from ecard_integration.models import CallerIntent, EcardTransaction, State
 from ordering import services
+from ordering import tasks as receipt_tasks
 from ordering.demo import seed_menu
 from ordering.models import Order, OrderStatus
 from tests.e2e.conftest import screenshot
@@ -99,6 +100,7 @@ def test_pay_exactly_with_one_card(page, live_server, sandbox, menu, new_card, m
     assert sandbox.card(card)["balance"] == "37.75"
     order.refresh_from_db()
     assert order.status == OrderStatus.PAID
+    assert receipt_tasks.send_receipt(order.id) is True  # what the worker runs
     assert len(mailoutbox) == 1
 
 

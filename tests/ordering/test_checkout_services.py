@@ -14,6 +14,7 @@ from ecard_integration import crypto, reconciliation
 from ecard_integration.errors import InvalidInput
 from ecard_integration.models import CallerIntent, EcardTransaction, Kind, Source, State
 from ordering import services, throttle
+from ordering import tasks as receipt_tasks
 from ordering.models import CancelReason, Order, OrderStatus, Tender, TenderStatus
 from tests.ordering.conftest import (
     PIN,
@@ -66,6 +67,9 @@ def test_paying_exactly_with_one_card_pays_the_order(sandbox, items, new_card, m
         ("redeem", "15.00", "approved")
     ]
     assert sandbox.card(card)["balance"] == "35.00"
+    # The receipt is the worker's job: the payment itself sends nothing.
+    assert mailoutbox == []
+    assert receipt_tasks.send_receipt(order.id) is True
     # The receipt: order number, masked card, approval code and balance; never the card number.
     (mail,) = mailoutbox
     assert mail.to == ["ada@example.com"]
@@ -79,6 +83,7 @@ def test_paying_exactly_with_one_card_pays_the_order(sandbox, items, new_card, m
 def test_no_receipt_without_an_email(sandbox, items, new_card, mailoutbox):
     order = make_order([(items["latte"], 1)], email="")
     assert pay(order, new_card("10.00")).kind == "paid"
+    assert receipt_tasks.send_receipt(order.id) is False
     assert mailoutbox == []
 
 
@@ -490,6 +495,7 @@ def test_the_sweep_completes_a_confirmed_payment_the_guest_left(
 
     order.refresh_from_db()
     assert order.status == OrderStatus.PAID
+    assert receipt_tasks.send_receipt(order.id) is True
     assert len(mailoutbox) == 1
 
 

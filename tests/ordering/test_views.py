@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from ecard_integration import reconciliation
 from ecard_integration.models import EcardTransaction, State
+from ordering import tasks as receipt_tasks
 from ordering.cart import SESSION_KEY
 from ordering.models import Item, Order, OrderStatus, Tender
 from tests.ordering.conftest import PIN, WRONG_PIN, counts, new_card_number
@@ -296,6 +297,8 @@ def test_paying_through_the_pages(client, sandbox, items, new_card, mailoutbox):
     assert card not in body
     assert PIN not in body.replace(row.approval_code, "")
     assert len(sandbox.ledger()) == 1
+    assert mailoutbox == []  # the worker sends the receipt
+    assert receipt_tasks.send_receipt(order.id) is True
     assert len(mailoutbox) == 1
 
 
