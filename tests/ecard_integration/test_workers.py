@@ -93,6 +93,44 @@ def test_a_worker_killed_mid_replay_leaves_the_row_to_the_sweep(sandbox, sandbox
 
 
 @pytest.mark.redis
+def test_a_worker_killed_mid_batch_loses_no_outcome(sandbox, sandbox_process, tmp_path, settings):
+    import redis
+
+    rows = unknown_redeems(sandbox, 3)
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()  # only the sweep's batch message
+    # Each replay stalls at eCard; the worker dies while the second one is in flight.
+    sandbox.set_faults(
+        [{"match": {"endpoint": "redeem"}, "action": "delay", "seconds": 1.0, "when": "before"}]
+    )
+    replays_before = sandbox.stats()["replays"]
+    batch = {**FAST, "RECONCILE_BATCH_SECONDS": 2}
+    first = CeleryProcess("worker", sandbox_process, log_path=tmp_path / "w1.log", **batch)
+    with first:
+        first.wait_ready()
+        assert tasks.sweep_due_transactions() == 3  # one batch message
+        deadline = time.monotonic() + 20
+        while sandbox.stats()["replays"] == replays_before:
+            assert time.monotonic() < deadline, first.log_text()[-2000:]
+            time.sleep(0.05)
+        time.sleep(0.5)
+        first.kill()
+    # Whatever the batch had written is final; the rest waits, leased, for another worker.
+    assert EcardTransaction.objects.filter(state=State.UNKNOWN).exists()
+    sandbox.clear_faults()
+    second = CeleryProcess("worker", sandbox_process, log_path=tmp_path / "w2.log", **batch)
+    beat = CeleryProcess(
+        "beat",
+        sandbox_process,
+        log_path=tmp_path / "b.log",
+        args=["--schedule", str(tmp_path / "beat-schedule")],
+        **batch,
+    )
+    with second, beat:
+        wait_until_resolved(rows, [second, beat])
+    assert_resolved_once(sandbox, rows)
+
+
+@pytest.mark.redis
 def test_a_flushed_redis_loses_no_transaction(sandbox, sandbox_process, tmp_path, settings):
     import redis
 
