@@ -14,6 +14,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -301,11 +302,20 @@ class EcardTransactionAdmin(admin.ModelAdmin):
     # --- Search: last four digits, never a full card number -------------------------------------
 
     def get_search_results(self, request, queryset, search_term):
+        """Exact matches, each served by an index (the admin's own `=` search compares
+        UPPER(column), which no index serves): a request id, an eCard transaction id, a caller
+        reference in any case, or a card's last four digits."""
         term = search_term.strip()
-        results, may_have_duplicates = super().get_search_results(request, queryset, term)
+        if not term:
+            return queryset, False
+        found = (
+            Q(request_id=term)
+            | Q(processor_transaction_id=term)
+            | Q(caller_reference__in={term, term.upper()})
+        )
         if LAST4.fullmatch(term):
-            results = results | queryset.filter(card_last4=term)
-        return results, may_have_duplicates
+            found |= Q(card_last4=term)
+        return queryset.filter(found), False
 
     def _full_card_number_search(self, request) -> HttpResponseRedirect | None:
         """A full card number typed into the search box is never searched nor echoed back:

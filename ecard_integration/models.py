@@ -137,6 +137,7 @@ class EcardTransaction(models.Model):
                 name="due_for_reconciliation",
             ),
             models.Index(fields=["state", "created_at"], name="state_created"),
+            models.Index(fields=["card_last4"], name="card_last4"),  # staff search by it
         ]
 
     def __str__(self):

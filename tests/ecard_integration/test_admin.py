@@ -134,6 +134,16 @@ def test_search_by_last_four_and_by_request_id(admin_client, sandbox, card):
     assert mine.request_id not in html
 
 
+def test_search_by_order_number_in_any_case_and_nothing_partial(admin_client, sandbox, card):
+    row = services.load(card_number=card, amount="5.00", source=Source.STAFF, reference="AB12CD34")
+
+    for term in ("AB12CD34", " ab12cd34 "):
+        assert row.request_id in page(admin_client.get(CHANGELIST, {"q": term}))
+    # Exact matches only: each is served by an index, never a scan of the whole ledger.
+    assert row.request_id not in page(admin_client.get(CHANGELIST, {"q": "AB12"}))
+    assert row.request_id not in page(admin_client.get(CHANGELIST, {"q": row.request_id[:10]}))
+
+
 def test_a_full_card_number_is_never_searched_nor_echoed(admin_client, card):
     mine = services.load(card_number=card, amount="5.00", source=Source.STAFF)
     response = admin_client.get(CHANGELIST, {"q": card}, follow=True)
