@@ -60,10 +60,10 @@ def due_transaction_ids(limit: int = 500) -> list[int]:
     return list(_due().order_by("next_attempt_at").values_list("id", flat=True)[:limit])
 
 
-# Sent, inside the window, bytes kept: what a replay may be sent for.
-REPLAYABLE = Q(
-    first_sent_at__isnull=False, replay_deadline__gt=Now(), replay_ciphertext__isnull=False
-)
+def _replayable(margin: float = 0) -> Q:
+    """Sent, bytes kept, and inside the window for `margin` seconds more (database clock)."""
+    deadline = Q(replay_deadline__gt=services.db_now_plus(margin) if margin else Now())
+    return Q(first_sent_at__isnull=False, replay_ciphertext__isnull=False) & deadline
 
 
 def reconcile_due(limit: int | None = None) -> tuple[int, bool]:
@@ -71,16 +71,20 @@ def reconcile_due(limit: int | None = None) -> tuple[int, bool]:
 
     The batch's lease covers the replays the batch may start (`RECONCILE_BATCH_SECONDS`) plus the
     last one's budget; rows not reached in that time are handed back, due at once. Approvals and
-    declines are written together every few rows (`services.OutcomeBatch`).
+    declines are written together every few rows (`services.OutcomeBatch`). A batch only takes
+    rows whose replay deadline is further away than its lease, so no replay it sends can be late;
+    the others settle one by one, each checked against the deadline as it is claimed.
     """
     limit = limit or settings.RECONCILE_BATCH_SIZE
     window = settings.RECONCILE_BATCH_SECONDS
-    rows = _claim_batch(limit, lease=window + lease_seconds())
+    horizon = window + lease_seconds()
+    batchable = _replayable(margin=horizon)
+    rows = _claim_batch(limit, batchable, lease=horizon)
     outcomes = services.OutcomeBatch(expected_states=(State.CREATED, State.UNKNOWN))
     started = written = time.monotonic()
     for position, row in enumerate(rows):
         now = time.monotonic()
-        if now - started > window:
+        if position and now - started > window:  # the first row always goes: no empty batch
             outcomes.write()
             _hand_back(rows[position:])
             return position, True
@@ -96,15 +100,15 @@ def reconcile_due(limit: int | None = None) -> tuple[int, bool]:
             _hand_back(rows[position + 1 :])
             raise
     outcomes.write()
-    # Rows that can no longer be replayed (never sent, or past the deadline) settle one by one.
-    others = list(_due().exclude(REPLAYABLE).values_list("id", flat=True)[: limit - len(rows)])
+    # Rows never sent, near or past their deadline, settle one by one.
+    others = list(_due().exclude(batchable).values_list("id", flat=True)[: limit - len(rows)])
     for transaction_id in others:
         reconcile(transaction_id)
     handled = len(rows) + len(others)
     return handled, handled >= limit
 
 
-def _claim_batch(limit: int, *, lease: float) -> list[EcardTransaction]:
+def _claim_batch(limit: int, batchable: Q, *, lease: float) -> list[EcardTransaction]:
     """Claim up to `limit` due rows in one transaction.
 
     PostgreSQL locks the rows it selects and skips rows a concurrent batch holds, so one UPDATE
@@ -116,7 +120,7 @@ def _claim_batch(limit: int, *, lease: float) -> list[EcardTransaction]:
     with transaction.atomic():
         candidates = list(
             _due()
-            .filter(REPLAYABLE)
+            .filter(batchable)
             .order_by("next_attempt_at")
             .select_for_update(skip_locked=True)[:limit]
         )
@@ -131,7 +135,7 @@ def _claim_batch(limit: int, *, lease: float) -> list[EcardTransaction]:
 def _claim(transaction_id: int, lease: float) -> bool:
     return bool(
         _due()
-        .filter(REPLAYABLE, id=transaction_id)
+        .filter(_replayable(), id=transaction_id)
         .update(next_attempt_at=services.db_now_plus(lease))
     )
 

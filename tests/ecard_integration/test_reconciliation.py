@@ -222,13 +222,18 @@ def test_a_full_batch_says_more_may_be_due_and_leaves_the_rest_due(sandbox):
     assert set(EcardTransaction.objects.values_list("state", flat=True)) == {State.APPROVED}
 
 
-def test_a_batch_out_of_time_hands_its_rows_back_untouched(sandbox, settings):
-    _cards, rows = unknown_redeems(sandbox, 2)
-    settings.RECONCILE_BATCH_SECONDS = 0  # no time to start any replay
-    assert reconciliation.reconcile_due(limit=5) == (0, True)
-    assert sorted(reconciliation.due_transaction_ids()) == sorted(row.id for row in rows)
-    assert not EcardExchange.objects.filter(is_reconciliation=True).exists()
-    assert set(EcardTransaction.objects.values_list("state", flat=True)) == {State.UNKNOWN}
+def test_a_batch_out_of_time_hands_the_rows_it_did_not_reach_back_untouched(sandbox, settings):
+    _cards, (first, second, third) = unknown_redeems(sandbox, 3)
+    settings.RECONCILE_BATCH_SECONDS = 0  # time for the first replay only
+    assert reconciliation.reconcile_due(limit=5) == (1, True)
+    first.refresh_from_db()
+    assert first.state == State.APPROVED
+    assert sorted(reconciliation.due_transaction_ids()) == sorted([second.id, third.id])
+    untouched = EcardTransaction.objects.filter(id__in=[second.id, third.id])
+    assert set(untouched.values_list("state", flat=True)) == {State.UNKNOWN}
+    assert not EcardExchange.objects.filter(
+        transaction__in=untouched, is_reconciliation=True
+    ).exists()
 
 
 def test_a_batch_backs_off_what_is_still_unknown_and_settles_what_it_cannot_replay(sandbox):
@@ -287,6 +292,24 @@ def test_two_batches_at_once_never_share_a_row(sandbox):
         thread.join()
     assert sorted(results) == [(3, True), (3, True)]
     for row in rows:
+        row.refresh_from_db()
+        assert row.state == State.APPROVED
+        assert EcardExchange.objects.filter(transaction=row, is_reconciliation=True).count() == 1
+        assert len(effects(sandbox.ledger(), row.request_id)) == 1
+
+
+def test_a_row_near_its_deadline_is_replayed_alone_not_held_by_a_batch(sandbox, settings):
+    _cards, (near, far) = unknown_redeems(sandbox, 2)
+    # A batch may hold its rows for RECONCILE_BATCH_SECONDS plus a budget: longer than `near`
+    # has left, so it goes through the single-row claim, checked against the deadline as sent.
+    EcardTransaction.objects.filter(id=near.id).update(
+        replay_deadline=Now() + timedelta(seconds=10)
+    )
+    settings.RECONCILE_BATCH_SECONDS = 30
+
+    assert reconciliation.reconcile_due(limit=5) == (2, False)
+
+    for row in (near, far):
         row.refresh_from_db()
         assert row.state == State.APPROVED
         assert EcardExchange.objects.filter(transaction=row, is_reconciliation=True).count() == 1
