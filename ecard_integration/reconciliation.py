@@ -125,17 +125,17 @@ def _claim_batch(limit: int, batchable: Q, *, lease: float) -> list[EcardTransac
             .select_for_update(skip_locked=True)[:limit]
         )
         if not connection.features.has_select_for_update_skip_locked:
-            return [row for row in candidates if _claim(row.id, lease)]
+            return [row for row in candidates if _claim(row.id, lease, batchable)]
         EcardTransaction.objects.filter(id__in=[row.id for row in candidates]).update(
             next_attempt_at=services.db_now_plus(lease)
         )
         return candidates
 
 
-def _claim(transaction_id: int, lease: float) -> bool:
+def _claim(transaction_id: int, lease: float, replayable: Q | None = None) -> bool:
     return bool(
         _due()
-        .filter(_replayable(), id=transaction_id)
+        .filter(replayable or _replayable(), id=transaction_id)
         .update(next_attempt_at=services.db_now_plus(lease))
     )
 
