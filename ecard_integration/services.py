@@ -347,7 +347,8 @@ def send_and_record(
 
     def on_exchange(exchange):
         nonlocal sent
-        # Each exchange is committed as it happens; the row's attempt count goes with the outcome.
+        # Each exchange is committed as it happens (in a batch: with the batch's outcomes); the
+        # row's attempt count goes with the outcome.
         if batch is not None:
             batch.exchanges.append(_exchange_row(row.id, exchange, reconciliation))
         else:
@@ -385,7 +386,7 @@ class OutcomeBatch:
     def __init__(self, expected_states):
         self.expected_states = expected_states
         self.exchanges: list[EcardExchange] = []
-        self.rows: list[EcardTransaction] = []
+        self.rows: list[tuple[EcardTransaction, object, int]] = []  # (row, result, attempts)
 
     def add(self, row: EcardTransaction, result, sent: int) -> str:
         self.rows.append((row, result, sent))
@@ -411,7 +412,8 @@ class OutcomeBatch:
     def _update_rows(self) -> None:
         """One `UPDATE … FROM (VALUES …)` for every row, each only if still in an expected state
         (PostgreSQL and SQLite both take this form; the ORM's bulk_update costs more CPU than the
-        replays themselves)."""
+        replays themselves). A row is leased to the batch, so only staff could have changed its
+        state meanwhile; such a row keeps what staff wrote."""
         meta = EcardTransaction._meta
         quote = connection.ops.quote_name
 
