@@ -47,6 +47,7 @@ CACHE_KEY = "ecard:token"
 LOCK_KEY = "ecard:token:lock"
 LOCK_SECONDS = 30  # a renewal that takes longer (a dead process) no longer blocks the others
 POLL_SECONDS = 0.05
+STORE_ATTEMPTS = 5
 MAX_MARGIN_SECONDS = 300
 
 
@@ -174,7 +175,13 @@ class TokenProvider:
             "issuer": issuer,
         }
         sealed = crypto.encrypt(json.dumps(payload).encode())
-        _cache_call(cache.set, CACHE_KEY, sealed, lifetime)
+        # Django's database cache drops a write silently when the database is busy (SQLite under
+        # several writers): read it back, or the next process to take the lock renews again.
+        for _ in range(STORE_ATTEMPTS):
+            _cache_call(cache.set, CACHE_KEY, sealed, lifetime)
+            if _cache_call(cache.get, CACHE_KEY) == sealed:
+                break
+            time.sleep(POLL_SECONDS)
         return cached
 
     def _read_cache(self, issuer: str | None = None) -> CachedToken | None:
