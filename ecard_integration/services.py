@@ -183,9 +183,7 @@ def give_up(*, transaction_id: int) -> None:
         id=transaction_id, caller_intent=CallerIntent.PENDING
     ).update(caller_intent=CallerIntent.GAVE_UP)
     if updated:
-        from ecard_integration import tasks
-
-        transaction.on_commit(lambda: tasks.enqueue(tasks.settle_abandoned, transaction_id))
+        _enqueue_settle_abandoned(transaction_id)
 
 
 # --- The machinery ------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from ecard_integration.reconciliation import backoff_seconds
 __all__ = [
     "backoff_seconds",
     "enqueue",
-    "enqueue_batch",
     "reconcile_due",
     "reconcile_transaction",
     "settle_abandoned",
@@ -35,19 +34,12 @@ def _recycle_database_connections(task=None, **kwargs) -> None:
     close_old_connections()
 
 
-def enqueue(task, transaction_id: int, *, countdown: float = 0) -> None:
-    """Send a task, never failing the caller: the row is the guarantee and the sweep finds it."""
+def enqueue(task, *args: int, countdown: float = 0) -> None:
+    """Send a task, never failing the caller: the rows are the guarantee and a sweep finds them."""
     try:
-        task.apply_async((transaction_id,), countdown=countdown)
+        task.apply_async(args, countdown=countdown)
     except Exception as exc:  # noqa: BLE001 - a broker outage must not fail a guest's payment
-        logger.warning("could not enqueue %s for %s: %s", task.name, transaction_id, exc)
-
-
-def enqueue_batch() -> None:
-    try:
-        reconcile_due.delay()
-    except Exception as exc:  # noqa: BLE001 - the next sweep starts the batch instead
-        logger.warning("could not enqueue a reconcile batch: %s", exc)
+        logger.warning("could not enqueue %s for %s: %s", task.name, args, exc)
 
 
 @shared_task(name="ecard_integration.reconcile_transaction")
@@ -61,7 +53,7 @@ def reconcile_due() -> int:
     for the next sweep, and the chains end by themselves when the backlog is gone."""
     handled, more = reconciliation.reconcile_due()
     if more:
-        enqueue_batch()
+        enqueue(reconcile_due)
     return handled
 
 
@@ -77,7 +69,7 @@ def sweep_due_transactions() -> int:
     # One batch message per batch of due rows, up to one per worker process we expect to use.
     batches = min(math.ceil(len(due) / settings.RECONCILE_BATCH_SIZE), settings.RECONCILE_CHAINS)
     for _ in range(batches):
-        enqueue_batch()
+        enqueue(reconcile_due)
     abandoned = reconciliation.abandoned_approved_ids()
     for transaction_id in abandoned:
         settle_abandoned.delay(transaction_id)

@@ -624,16 +624,11 @@ def _completed(order: Order, tenders: list[Tender]) -> None:
         if tender.status == TenderStatus.APPROVED:
             ecard_services.keep(transaction_id=tender.transaction_id)
     if order.guest_email:
-        transaction.on_commit(lambda: _enqueue_receipt(order.id))
+        from ecard_integration.tasks import enqueue
+        from ordering import tasks  # here: ordering.tasks imports this module
 
-
-def _enqueue_receipt(order_id: int) -> None:
-    from ordering import tasks
-
-    try:
-        tasks.send_receipt.delay(order_id)
-    except Exception as exc:  # noqa: BLE001 - the order is paid; the beat sweep sends it instead
-        logger.warning("could not enqueue the receipt of order %s: %s", order_id, exc)
+        # Never fails the payment: if the broker is down, the order sweep sends it instead.
+        transaction.on_commit(lambda: enqueue(tasks.send_receipt, order.id))
 
 
 def send_owed_receipts() -> int:

@@ -73,6 +73,17 @@ class CeleryProcess:
             start_new_session=True,
         )
 
+    @classmethod
+    def beat(cls, sandbox_process, tmp_path: Path, name: str = "beat", **env) -> "CeleryProcess":
+        """A `celery beat` with its own log and schedule file under `tmp_path`."""
+        return cls(
+            "beat",
+            sandbox_process,
+            log_path=tmp_path / f"{name}.log",
+            args=["--schedule", str(tmp_path / f"{name}-schedule")],
+            **env,
+        )
+
     def wait_ready(self, timeout: float = 30) -> None:
         marker = b"ready." if self.role == "worker" else b"beat: Starting"
         deadline = time.monotonic() + timeout

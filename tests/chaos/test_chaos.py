@@ -48,13 +48,7 @@ def test_chaos(request, sandbox, sandbox_process, settings, tmp_path, captured_l
     run.setup_cards()
 
     worker = CeleryProcess("worker", sandbox_process, log_path=tmp_path / "worker.log", **fast)
-    beat = CeleryProcess(
-        "beat",
-        sandbox_process,
-        log_path=tmp_path / "beat.log",
-        args=["--schedule", str(tmp_path / "beat-schedule")],
-        **fast,
-    )
+    beat = CeleryProcess.beat(sandbox_process, tmp_path, **fast)
     with worker, beat:
         worker.wait_ready()
         elapsed = run.run_workload()

@@ -36,6 +36,13 @@ def unknown_redeems(sandbox, count):
     return rows
 
 
+def flush_broker(settings) -> None:
+    """Lose every queued message, as a flushed or replaced Redis would."""
+    import redis
+
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+
+
 def wait_until_resolved(rows, processes, timeout=60):
     deadline = time.monotonic() + timeout
     ids = [row.id for row in rows]
@@ -80,13 +87,7 @@ def test_a_worker_killed_mid_replay_leaves_the_row_to_the_sweep(sandbox, sandbox
     assert row.state == State.UNKNOWN  # died before recording anything
     sandbox.clear_faults()
     second = CeleryProcess("worker", sandbox_process, log_path=tmp_path / "w2.log", **FAST)
-    beat = CeleryProcess(
-        "beat",
-        sandbox_process,
-        log_path=tmp_path / "b.log",
-        args=["--schedule", str(tmp_path / "beat-schedule")],
-        **FAST,
-    )
+    beat = CeleryProcess.beat(sandbox_process, tmp_path, **FAST)
     with second, beat:
         wait_until_resolved([row], [second, beat])
     assert_resolved_once(sandbox, [row])
@@ -94,10 +95,8 @@ def test_a_worker_killed_mid_replay_leaves_the_row_to_the_sweep(sandbox, sandbox
 
 @pytest.mark.redis
 def test_a_worker_killed_mid_batch_loses_no_outcome(sandbox, sandbox_process, tmp_path, settings):
-    import redis
-
     rows = unknown_redeems(sandbox, 3)
-    redis.Redis.from_url(settings.REDIS_URL).flushdb()  # only the sweep's batch message
+    flush_broker(settings)  # only the sweep's batch message
     # Each replay stalls at eCard; the worker dies while the second one is in flight.
     sandbox.set_faults(
         [{"match": {"endpoint": "redeem"}, "action": "delay", "seconds": 1.0, "when": "before"}]
@@ -118,13 +117,7 @@ def test_a_worker_killed_mid_batch_loses_no_outcome(sandbox, sandbox_process, tm
     assert EcardTransaction.objects.filter(state=State.UNKNOWN).exists()
     sandbox.clear_faults()
     second = CeleryProcess("worker", sandbox_process, log_path=tmp_path / "w2.log", **batch)
-    beat = CeleryProcess(
-        "beat",
-        sandbox_process,
-        log_path=tmp_path / "b.log",
-        args=["--schedule", str(tmp_path / "beat-schedule")],
-        **batch,
-    )
+    beat = CeleryProcess.beat(sandbox_process, tmp_path, **batch)
     with second, beat:
         wait_until_resolved(rows, [second, beat])
     assert_resolved_once(sandbox, rows)
@@ -132,18 +125,10 @@ def test_a_worker_killed_mid_batch_loses_no_outcome(sandbox, sandbox_process, tm
 
 @pytest.mark.redis
 def test_a_flushed_redis_loses_no_transaction(sandbox, sandbox_process, tmp_path, settings):
-    import redis
-
     rows = unknown_redeems(sandbox, 3)  # their reconcile tasks are queued in Redis, no worker yet
-    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    flush_broker(settings)
     worker = CeleryProcess("worker", sandbox_process, log_path=tmp_path / "w.log", **FAST)
-    beat = CeleryProcess(
-        "beat",
-        sandbox_process,
-        log_path=tmp_path / "b.log",
-        args=["--schedule", str(tmp_path / "beat-schedule")],
-        **FAST,
-    )
+    beat = CeleryProcess.beat(sandbox_process, tmp_path, **FAST)
     with worker, beat:
         wait_until_resolved(rows, [worker, beat])
     assert_resolved_once(sandbox, rows)
@@ -153,10 +138,8 @@ def test_a_flushed_redis_loses_no_transaction(sandbox, sandbox_process, tmp_path
 def test_one_sweep_drains_a_backlog_larger_than_a_batch(
     sandbox, sandbox_process, tmp_path, settings
 ):
-    import redis
-
     rows = unknown_redeems(sandbox, 5)
-    redis.Redis.from_url(settings.REDIS_URL).flushdb()  # only the sweep's message will be there
+    flush_broker(settings)  # only the sweep's message will be there
     small = {"RECONCILE_BATCH_SIZE": 2, "RECONCILE_CHAINS": 1}
     worker = CeleryProcess("worker", sandbox_process, log_path=tmp_path / "w.log", **small)
     with worker:
@@ -176,16 +159,7 @@ def test_two_workers_and_two_beats_replay_each_row_once(sandbox, sandbox_process
     processes = [
         CeleryProcess("worker", sandbox_process, log_path=tmp_path / f"w{i}.log", **FAST)
         for i in range(2)
-    ] + [
-        CeleryProcess(
-            "beat",
-            sandbox_process,
-            log_path=tmp_path / f"b{i}.log",
-            args=["--schedule", str(tmp_path / f"beat-schedule-{i}")],
-            **FAST,
-        )
-        for i in range(2)
-    ]
+    ] + [CeleryProcess.beat(sandbox_process, tmp_path, name=f"beat-{i}", **FAST) for i in range(2)]
     try:
         wait_until_resolved(rows, processes)
     finally:
