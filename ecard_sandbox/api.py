@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import time
 
+from ecard_sandbox.engine import StaleRequestError
 from ecard_sandbox.exchange import DROP, Request, Response, error_response
 from ecard_sandbox.faults import AFTER_ACTIONS, BEFORE_ACTIONS, FaultRule
 from ecard_sandbox.idempotency import Decision
@@ -181,6 +182,7 @@ def _authenticate(sandbox: Sandbox, request: Request) -> tuple[str, str]:
 def handle_transaction(sandbox: Sandbox, endpoint: str, request: Request) -> Response:
     """POST /api/transaction/v1/<endpoint>."""
     call = _Call(sandbox)
+    generation = sandbox.engine.generation
     request_ids = request.headers.get_all("X-Request-Id") or []
     valid_id = len(request_ids) == 1 and is_request_id(request_ids[0])
     echo: Headers = [("X-Request-Id", request_ids[0])] if valid_id else []
@@ -208,7 +210,7 @@ def handle_transaction(sandbox: Sandbox, endpoint: str, request: Request) -> Res
     try:
         call.pay_latency()
         _delay(rule, "before")
-        response = _answer(sandbox, decision, request_id, endpoint, attributes, echo)
+        response = _answer(sandbox, decision, request_id, endpoint, attributes, echo, generation)
     finally:
         sandbox.idempotency.release(decision)  # no-op once the outcome is stored
     _delay(rule, "after")
@@ -222,6 +224,7 @@ def _answer(
     endpoint: str,
     attributes: dict[str, str],
     echo: Headers,
+    generation: int,
 ) -> Response:
     now = sandbox.clock.now
     if decision.kind == "replay" and decision.body is not None:
@@ -248,7 +251,18 @@ def _answer(
         )
         return error_response(now(), error, echo)
     client_id = decision.key[0]
-    entry = sandbox.engine.process(client_id, request_id, endpoint, attributes)
+    try:
+        entry = sandbox.engine.process(
+            client_id, request_id, endpoint, attributes, generation=generation
+        )
+    except StaleRequestError:
+        error = ApiError(
+            503,
+            "sandbox_reset",
+            "Sandbox reset",
+            "The sandbox was reset while this request was in flight; nothing was processed.",
+        )
+        return error_response(now(), error, echo)
     body = render_transaction(now(), entry)
     sandbox.idempotency.complete(decision, body)
     return Response(200, body, echo)

@@ -79,6 +79,10 @@ class _Outcome:
     original: LedgerEntry | None = None
 
 
+class StaleRequestError(Exception):
+    """The sandbox was reset while this request was in flight."""
+
+
 class Engine:
     """Holds cards and the ledger and applies the contract's rules to each transaction."""
 
@@ -89,6 +93,9 @@ class Engine:
         self._ledger: list[LedgerEntry] = []
         self._by_id: dict[str, LedgerEntry] = {}
         self._by_request: dict[tuple[str, str], LedgerEntry] = {}  # latest per (client, id)
+        # Bumped by every reset: a request that began before one must not write into the new
+        # state (a late, delayed request of one test would otherwise land in the next one's).
+        self.generation = 0
 
     # --- cards (control API) -------------------------------------------------------------------
 
@@ -121,15 +128,26 @@ class Engine:
             self._ledger.clear()
             self._by_id.clear()
             self._by_request.clear()
+            self.generation += 1
 
     # --- transactions --------------------------------------------------------------------------
 
     def process(
-        self, client_id: str, request_id: str, endpoint: str, attributes: dict[str, str]
+        self,
+        client_id: str,
+        request_id: str,
+        endpoint: str,
+        attributes: dict[str, str],
+        *,
+        generation: int | None = None,
     ) -> LedgerEntry:
-        """Apply one validated transaction atomically and append it to the ledger."""
+        """Apply one validated transaction atomically and append it to the ledger.
+
+        `generation`: the one the request began in; StaleRequestError if a reset came since."""
         requested = Decimal(attributes["amount"]) if "amount" in attributes else None
         with self._lock:
+            if generation is not None and generation != self.generation:
+                raise StaleRequestError
             card = self._cards.get(attributes["card_number"])
             outcome = self._decide(client_id, endpoint, attributes, card, requested)
             approved = outcome.code == "00"

@@ -197,6 +197,24 @@ def test_reset_empties_everything_but_keeps_configuration(api, control):
     assert api.load(CARD, "1.00", token=fresh).status_code == 200  # faults are gone
 
 
+def test_a_request_in_flight_across_a_reset_is_not_processed(api, control):
+    control.create_card(CARD, "100.00", pin=PIN)
+    token = api.token()
+    control.set_faults([{"match": {"endpoint": "redeem"}, "action": "delay", "seconds": 0.5}])
+    answers = []
+    late = threading.Thread(target=lambda: answers.append(api.redeem(CARD, "1.00", token=token)))
+    late.start()
+    time.sleep(0.2)  # the redeem is waiting in its delay
+    control.reset()
+    control.create_card(CARD, "100.00", pin=PIN)  # the next test's world
+    late.join()
+
+    assert answers[0].status_code == 503
+    assert error(answers[0])["code"] == "sandbox_reset"
+    assert control.ledger() == []
+    assert control.card(CARD)["balance"] == "100.00"
+
+
 def test_settings(control):
     assert control.settings() == {"latency_seconds": 0.0, "token_lifetime_seconds": 86400}
     assert control.settings(latency_seconds=0.01)["latency_seconds"] == 0.01
