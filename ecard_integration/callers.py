@@ -1,0 +1,79 @@
+"""Callers of the ledger: what a caller wants done when the ledger learns an outcome, and how staff
+read the caller's references.
+
+`ecard_integration` knows nothing of orders. A caller (ordering) registers once, from its
+`AppConfig.ready()`:
+
+- `describe(reference) -> CallerReference | None`: how staff read a transaction's caller
+  reference (an order number), e.g. on the void confirmation page;
+- `on_outcome(transaction_id, reference)`: called after the ledger has committed an outcome it
+  learnt outside the caller's own call: a reconciliation replay, a void (staff or automatic)
+  settling its original, a row given up past its deadline.
+
+A listener runs in the process that learnt the outcome (usually the worker). It is a prompt, not
+the guarantee: a listener that fails, or a process that dies before it runs, is caught up by the
+caller's own sweep, so listeners must be safe to run twice and late.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CallerReference:
+    """A caller reference as staff read it.
+
+    `label`: what it is ("Order 7KXQ2M9P"); `url`: where staff look at it (may be empty);
+    `completed`: the caller's flow finished with this money (an order paid), so reversing it
+    takes money back from something the guest already has; `note`: one sentence for staff.
+    """
+
+    label: str
+    url: str = ""
+    completed: bool = False
+    note: str = ""
+
+
+Describer = Callable[[str], CallerReference | None]
+Listener = Callable[[int, str], None]
+
+_describers: list[Describer] = []
+_listeners: list[Listener] = []
+
+
+def register(*, describe: Describer | None = None, on_outcome: Listener | None = None) -> None:
+    """Register a caller's describer and/or outcome listener (idempotent for the same function)."""
+    if describe is not None and describe not in _describers:
+        _describers.append(describe)
+    if on_outcome is not None and on_outcome not in _listeners:
+        _listeners.append(on_outcome)
+
+
+def describe(reference: str) -> CallerReference | None:
+    """How staff read a caller reference; None when no caller recognises it (or it is empty)."""
+    if not reference:
+        return None
+    for describer in _describers:
+        try:
+            found = describer(reference)
+        except Exception:  # noqa: BLE001 - a caller's bug must not break a staff page
+            logger.exception("describing a caller reference failed")
+            continue
+        if found is not None:
+            return found
+    return None
+
+
+def notify(transaction_id: int, reference: str) -> None:
+    """Tell every listener that the ledger learnt an outcome. Never raises: the caller's sweep is
+    the guarantee, this only makes it prompt."""
+    if not reference:
+        return
+    for listener in _listeners:
+        try:
+            listener(transaction_id, reference)
+        except Exception:  # noqa: BLE001 - the outcome is committed; the sweep catches up
+            logger.exception("outcome listener failed for transaction %s", transaction_id)
