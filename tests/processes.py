@@ -118,3 +118,146 @@ class CeleryProcess:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = None) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"process exited with {process.returncode}") from None
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
+
+
+class RedisServer:
+    """A private `redis-server` on its own loopback port, for tests that kill and restart Redis
+    (never the machine's shared one). Keeps nothing on disk, like the shared one."""
+
+    def __init__(self, tmp_path: Path):
+        self.port = free_port()
+        self.dir = tmp_path
+        self.log_path = tmp_path / f"redis-{self.port}.log"
+        self.process: subprocess.Popen | None = None
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self) -> "RedisServer":
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no", "--dir", str(self.dir)]
+        command += ["--logfile", str(self.log_path)]
+        self.process = subprocess.Popen(command, start_new_session=True)
+        _wait_for_port(self.port, 10, self.process)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: Redis gone at once, connections dropped without a goodbye."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+class PostgresCluster:
+    """A private PostgreSQL cluster on its own port, for tests that stop the database under a
+    running process (`pg_ctl stop -m immediate`) and start it again. Runs as the `postgres` user
+    when the tests run as root (PostgreSQL refuses root). Trust auth on loopback."""
+
+    def __init__(self, tmp_path: Path):
+        import tempfile
+
+        self.port = free_port()
+        self._as_root = os.geteuid() == 0
+        # pytest's tmp_path is private to root: the postgres user needs a folder it can reach.
+        base = Path(tempfile.mkdtemp(prefix="pg-", dir=None if not self._as_root else "/tmp"))
+        base.chmod(0o755)
+        self.base = base
+        self.data_dir = base / "data"
+        self.log_path = base / "postgres.log"
+
+    @staticmethod
+    def available() -> bool:
+        return (PG_BIN / "initdb").exists()
+
+    def url(self, name: str = "postgres") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
+
+    def _run(self, *command: str, check: bool = True) -> subprocess.CompletedProcess:
+        if self._as_root:
+            command = ("runuser", "-u", "postgres", "--", *command)
+        return subprocess.run(command, check=check, capture_output=True, text=True, timeout=120)
+
+    def init(self) -> "PostgresCluster":
+        self.data_dir.mkdir(parents=True)
+        if self._as_root:
+            import shutil
+
+            for path in (self.data_dir, self.base):
+                shutil.chown(path, user="postgres")
+            self.log_path.touch()
+            shutil.chown(self.log_path, user="postgres")
+        self._run(
+            str(PG_BIN / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
+            "--auth=trust", "--no-sync", "-E", "UTF8",
+        )  # fmt: skip
+        return self
+
+    def start(self) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''"
+        options += " -c fsync=off"
+        self._run(
+            str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_path),
+            "-o", options, "-w", "start",
+        )  # fmt: skip
+
+    def stop(self, mode: str = "fast") -> None:
+        """`mode="immediate"`: the database gone at once, as in a crash."""
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop",
+                  check=False)  # fmt: skip
+
+    def create_database(self, name: str) -> None:
+        subprocess.run(
+            ["psql", self.url(), "-v", "ON_ERROR_STOP=1", "-c", f'CREATE DATABASE "{name}"'],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+
+    def __enter__(self):
+        self.init().start()
+        return self
+
+    def __exit__(self, *exc):
+        import shutil
+
+        self.stop("immediate")
+        shutil.rmtree(self.base, ignore_errors=True)
