@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import re
 import socket
@@ -57,6 +58,13 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def version_string(self) -> str:
         return self.server_version
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The `Date` header on the sandbox clock, like `meta.timestamp`: a moved clock must show
+        in both, or a client measuring eCard's clock from either is tested against a lie."""
+        return email.utils.formatdate(
+            self.server.sandbox.clock.time() if timestamp is None else timestamp, usegmt=True
+        )
 
     def log_message(self, *args: Any) -> None:
         """No access log: the control API's ledger and stats say what happened."""

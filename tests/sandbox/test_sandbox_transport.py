@@ -312,3 +312,18 @@ def test_unknown_control_error_is_json(sandbox_process, control):
     )
     assert response.status_code == 404
     assert error(response)["code"] == "not_found"
+
+
+def test_the_date_header_and_meta_timestamp_follow_the_moved_clock(api, control):
+    """Both of eCard's time stamps come from the sandbox clock, on answers and errors alike."""
+    from datetime import UTC, datetime
+    from email.utils import parsedate_to_datetime
+
+    control.create_card(CARD, "100.00")
+    control.advance_clock(3600)
+    for response in (api.redeem(CARD, "1.00"), api.load(CARD, "1.000"), api.token_response()):
+        now = datetime.now(UTC)
+        stamped = datetime.fromisoformat(response.json()["meta"]["timestamp"])
+        dated = parsedate_to_datetime(response.headers["Date"])
+        assert abs((stamped - now).total_seconds() - 3600) < 5
+        assert abs((dated - now).total_seconds() - 3600) < 5
