@@ -122,6 +122,7 @@ if REDIS_URL:
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", "giftcards"),
         }
     }
+    CACHES["ecard_clock"] = CACHES["default"]  # one Redis: the same keys, web and worker
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
 else:
@@ -132,6 +133,15 @@ else:
         }
     }
     CELERY_BROKER_URL = "filesystem://localhost//"
+    # eCard's clock offset (ecard_integration/clock.py): shared by web and worker through files,
+    # so reading it on the reconciliation path is no database query (the query budgets hold).
+    CACHES["ecard_clock"] = {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": env.str(
+            "ECARD_CLOCK_CACHE_DIR", default=str(VAR_DIR / "cache" / "ecard-clock")
+        ),
+        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", "giftcards"),
+    }
     CELERY_QUEUE_DIR = Path(env.str("CELERY_QUEUE_DIR", default=str(VAR_DIR / "celery")))
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_QUEUE_DIR / "queue"),
@@ -223,6 +233,24 @@ ECARD_POOL_SIZE = env.int("ECARD_POOL_SIZE", 32)
 # counting from our first send (which precedes eCard's store) on the database clock.
 ECARD_REPLAY_WINDOW_SECONDS = env.int("ECARD_REPLAY_WINDOW_SECONDS", 2 * 60 * 60)
 ECARD_REPLAY_SAFETY_MARGIN_SECONDS = env.int("ECARD_REPLAY_SAFETY_MARGIN_SECONDS", 10 * 60)
+# eCard's clock, measured on every answer (ecard_integration/clock.py). A measurement older than
+# this counts as none; without one, a row nearer its deadline than the "near" window is not
+# replayed but settled by a blind void; /healthz is degraded when eCard's clock is further off.
+ECARD_CLOCK_CACHE = "ecard_clock"
+ECARD_CLOCK_SAMPLE_MAX_AGE_SECONDS = env.int("ECARD_CLOCK_SAMPLE_MAX_AGE_SECONDS", 30 * 60)
+ECARD_REPLAY_NEAR_DEADLINE_SECONDS = env.int("ECARD_REPLAY_NEAR_DEADLINE_SECONDS", 10 * 60)
+ECARD_CLOCK_SKEW_DEGRADED_SECONDS = env.int("ECARD_CLOCK_SKEW_DEGRADED_SECONDS", 60)
+if not 0 < ECARD_REPLAY_SAFETY_MARGIN_SECONDS < ECARD_REPLAY_WINDOW_SECONDS:
+    refuse("ECARD_REPLAY_SAFETY_MARGIN_SECONDS", "must be above 0 and below the replay window")
+_replay_seconds = ECARD_REPLAY_WINDOW_SECONDS - ECARD_REPLAY_SAFETY_MARGIN_SECONDS
+if not 0 <= ECARD_REPLAY_NEAR_DEADLINE_SECONDS < _replay_seconds:
+    refuse(
+        "ECARD_REPLAY_NEAR_DEADLINE_SECONDS",
+        f"must be at least 0 and below the replay window less the margin ({_replay_seconds} s)",
+    )
+for _name in ("ECARD_CLOCK_SAMPLE_MAX_AGE_SECONDS", "ECARD_CLOCK_SKEW_DEGRADED_SECONDS"):
+    if globals()[_name] <= 0:
+        refuse(_name, f"must be above 0, not {globals()[_name]}")
 # How long a guest-facing call may take in all, retries included, before it is left to reconciliation.
 ECARD_GUEST_BUDGET_SECONDS = env.float("ECARD_GUEST_BUDGET_SECONDS", 8.0)
 ECARD_STAFF_BUDGET_SECONDS = env.float("ECARD_STAFF_BUDGET_SECONDS", 20.0)

@@ -48,7 +48,7 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
-from ecard_integration import wire
+from ecard_integration import clock, wire
 from ecard_integration.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -296,6 +296,7 @@ class HttpTransport:
                 delivery=_delivery(exc),
                 error=_error_name(exc),
             )
+        _measure_clock(response, started_at, time.monotonic() - start)
         return Attempt(
             url=url,
             started_at=started_at,
@@ -306,6 +307,18 @@ class HttpTransport:
             headers=dict(response.headers),
             body=response.content,
         )
+
+
+def _measure_clock(response: requests.Response, started_at: datetime, elapsed: float) -> None:
+    """Every answer, token calls and errors included, tells us eCard's clock (clock.py)."""
+    try:
+        shown = wire.ecard_time(response.headers, response.content)
+        if shown is not None:
+            clock.observe(
+                shown.moment, sent_at=started_at.timestamp(), elapsed=elapsed, source=shown.source
+            )
+    except Exception:  # noqa: BLE001 - a measurement must never cost a transaction its outcome
+        log.exception("could not measure eCard's clock")
 
 
 def _new_session(config: ClientConfig) -> requests.Session:

@@ -17,7 +17,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple
@@ -31,6 +31,7 @@ REQUEST_ID = "X-Request-Id"
 IDEMPOTENT_REPLAY = "X-Idempotent-Replay"
 RETRY_AFTER = "Retry-After"
 CONTENT_TYPE = "Content-Type"
+DATE = "Date"
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
 # Header values never kept in evidence.
@@ -667,3 +668,41 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
         else:
             redacted[key] = value
     return redacted
+
+
+# --- eCard's clock ------------------------------------------------------------------------------
+class EcardTime(NamedTuple):
+    """When eCard says it answered, and from which stamp (`meta` or `date`)."""
+
+    moment: datetime
+    source: str
+
+
+def ecard_time(headers: Mapping[str, str], body: bytes) -> EcardTime | None:
+    """eCard's clock as one answer shows it, or None when it shows no readable time.
+
+    `meta.timestamp` (milliseconds) is preferred, but not on an idempotent replay: a replay is the
+    stored body of the first answer, its timestamp as old as that answer. The `Date` header is
+    fresh on every answer but whole seconds, truncated: half a second is added to centre it.
+    Error documents carry `meta` too, so 4xx and 5xx answers are read like 200s.
+    """
+    if not is_idempotent_replay(headers):
+        stamped = _meta_timestamp(body)
+        if stamped is not None:
+            return EcardTime(stamped, "meta")
+    try:
+        dated = parsedate_to_datetime((header(headers, DATE) or "").strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if dated.tzinfo is None:
+        return None
+    return EcardTime(dated + timedelta(milliseconds=500), "date")
+
+
+def _meta_timestamp(body: bytes) -> datetime | None:
+    try:
+        value = json.loads(bytes(body).decode("utf-8"))["meta"]["timestamp"]
+        moment = datetime.fromisoformat(value)
+    except (ValueError, KeyError, TypeError, IndexError):
+        return None
+    return moment if moment.tzinfo is not None else None

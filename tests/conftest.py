@@ -106,3 +106,7 @@ def _clear_cache(request):
         from django.core.cache import cache
 
         cache.clear()
+    # eCard's clock as measured: a test that moved the sandbox clock must not move the next's.
+    from ecard_integration import clock
+
+    clock.forget()

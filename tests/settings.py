@@ -10,6 +10,7 @@ os.environ.setdefault("CELERY_QUEUE_DIR", str(RUN_DIR / "celery"))
 # On a shared Redis, a run's worker consumes only its own queue and its cache keys stay its own.
 os.environ.setdefault("CELERY_QUEUE", f"test-{os.getpid()}")
 os.environ.setdefault("CACHE_KEY_PREFIX", f"giftcards-test-{os.getpid()}")
+os.environ.setdefault("ECARD_CLOCK_CACHE_DIR", str(RUN_DIR / "ecard-clock"))
 
 from config.settings import *  # noqa: E402, F403
 

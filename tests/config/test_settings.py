@@ -62,6 +62,9 @@ def test_it_starts_in_production_mode_with_everything_set():
         ({"RECONCILE_BATCH_SIZE": "0"}, "RECONCILE_BATCH_SIZE"),
         ({"RECONCILE_CHAINS": "-1"}, "RECONCILE_CHAINS"),
         ({"RECONCILE_BATCH_SECONDS": "0"}, "RECONCILE_BATCH_SECONDS"),
+        ({"ECARD_REPLAY_NEAR_DEADLINE_SECONDS": "7000"}, "ECARD_REPLAY_NEAR_DEADLINE_SECONDS"),
+        ({"ECARD_CLOCK_SAMPLE_MAX_AGE_SECONDS": "0"}, "ECARD_CLOCK_SAMPLE_MAX_AGE_SECONDS"),
+        ({"ECARD_CLOCK_SKEW_DEGRADED_SECONDS": "-5"}, "ECARD_CLOCK_SKEW_DEGRADED_SECONDS"),
     ],
 )
 def test_it_refuses_to_start_naming_the_variable(overrides, variable):

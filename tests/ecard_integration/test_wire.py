@@ -444,3 +444,44 @@ def test_retry_after_reads_seconds_and_dates():
 def test_evidence_headers_hide_credentials():
     headers = wire.redact_headers({"Authorization": "Bearer abc.def", "X-Request-Id": "gc-1"})
     assert headers == {"Authorization": "Bearer [redacted]", "X-Request-Id": "gc-1"}
+
+
+# --- eCard's clock ------------------------------------------------------------------------------
+STAMPED = b'{"data": {}, "meta": {"timestamp": "2026-11-25T18:02:11.420Z", "version": "1.0.0"}}'
+DATED = {"Date": "Wed, 25 Nov 2026 18:02:40 GMT"}
+
+
+def test_ecard_time_prefers_meta_timestamp_to_the_date_header():
+    shown = wire.ecard_time(DATED, STAMPED)
+    assert shown == (datetime(2026, 11, 25, 18, 2, 11, 420000, tzinfo=UTC), "meta")
+
+
+def test_ecard_time_reads_error_documents_too():
+    body = b'{"errors": [{"status": "503"}], "meta": {"timestamp": "2026-11-25T18:02:11.420Z"}}'
+    assert wire.ecard_time({}, body).source == "meta"
+
+
+def test_a_replay_is_timed_by_its_date_header_not_its_stored_body():
+    # A replay's body is the first answer's bytes: its meta.timestamp is as old as that answer.
+    shown = wire.ecard_time({**DATED, "X-Idempotent-Replay": "true"}, STAMPED)
+    assert shown == (datetime(2026, 11, 25, 18, 2, 40, 500000, tzinfo=UTC), "date")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html>proxy error</html>",
+        b'{"meta": {"timestamp": "yesterday"}}',
+        b'{"meta": {"timestamp": "2026-11-25T18:02:11"}}',  # no time zone
+        b'{"meta": {"timestamp": 1764093731}}',
+        b'["meta"]',
+        b"",
+    ],
+)
+def test_ecard_time_falls_back_to_the_date_header(body):
+    assert wire.ecard_time(DATED, body).source == "date"
+
+
+@pytest.mark.parametrize("headers", [{}, {"Date": "soon"}, {"Date": "Wed, 25 Nov 2026 18:02:40"}])
+def test_ecard_time_is_none_when_nothing_readable_says_it(headers):
+    assert wire.ecard_time(headers, b"garbage") is None
