@@ -13,11 +13,22 @@ and `reconcile_due()` for a backlog, which claims a batch of due rows in one tra
 import logging
 import random
 import time
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import (
+    Case,
+    DateTimeField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    When,
+)
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from ecard_integration import crypto, services, wire
 from ecard_integration.errors import EcardError, IdempotencyConflictError
@@ -48,6 +59,42 @@ def backoff_seconds(attempts: int) -> float:
 def lease_seconds() -> float:
     """A claim outlives the replay it covers (the client never exceeds its budget)."""
     return settings.ECARD_STAFF_BUDGET_SECONDS + 5
+
+
+def next_look(delay: float):
+    """When to look at an unknown row again (database clock): after `delay`, but never after its
+    last chance to replay. A backoff that would overrun the deadline is cut to the deadline less
+    a lease, so that the last replay, its whole budget included, ends before the deadline; with
+    less than a lease left the next look is the deadline itself, which settles the row without a
+    replay (`_after_deadline`). Mirrored for the Celery countdown by `next_look_countdown`."""
+    lead = lease_seconds()
+    return Case(
+        When(
+            Q(replay_deadline__isnull=True)
+            | Q(replay_deadline__gt=services.db_now_plus(delay + lead)),
+            then=services.db_now_plus(delay),
+        ),
+        When(
+            replay_deadline__gt=services.db_now_plus(lead),
+            then=ExpressionWrapper(
+                F("replay_deadline") - timedelta(seconds=lead), output_field=DateTimeField()
+            ),
+        ),
+        default=F("replay_deadline"),
+        output_field=DateTimeField(),
+    )
+
+
+def next_look_countdown(delay: float, replay_deadline: datetime | None) -> float:
+    """`next_look` in seconds from now, for the message that prompts it. On this process's
+    clock: a message a little early finds the row not yet due, and the sweep looks again."""
+    if replay_deadline is None:
+        return delay
+    left = (replay_deadline - timezone.now()).total_seconds()
+    lead = lease_seconds()
+    if left > delay + lead:
+        return delay
+    return max(0.0, left - lead if left > lead else left)
 
 
 def _due():

@@ -500,7 +500,7 @@ def record_outcome(
 
 
 def record_unknown(row: EcardTransaction, expected_states, *, error, sent: int) -> str:
-    from ecard_integration import tasks
+    from ecard_integration import reconciliation, tasks
 
     delay = tasks.backoff_seconds(row.attempts)
     updated = _finish(
@@ -509,12 +509,14 @@ def record_unknown(row: EcardTransaction, expected_states, *, error, sent: int) 
         sent,
         state=State.UNKNOWN,
         error_code=(getattr(error, "code", None) or type(error).__name__)[:64] if error else "",
-        next_attempt_at=db_now_plus(delay),
+        # Backed off, but never past the last chance to replay before the deadline.
+        next_attempt_at=reconciliation.next_look(delay),
     )
     if updated:
         logger.warning("eCard %s %s: outcome unknown, reconciling", row.kind, row.request_id)
+        countdown = reconciliation.next_look_countdown(delay, row.replay_deadline)
         transaction.on_commit(
-            lambda: tasks.enqueue(tasks.reconcile_transaction, row.id, countdown=delay)
+            lambda: tasks.enqueue(tasks.reconcile_transaction, row.id, countdown=countdown)
         )
         return State.UNKNOWN
     return _current_state(row.id)

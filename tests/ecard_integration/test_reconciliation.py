@@ -314,3 +314,73 @@ def test_a_row_near_its_deadline_is_replayed_alone_not_held_by_a_batch(sandbox, 
         assert row.state == State.APPROVED
         assert EcardExchange.objects.filter(transaction=row, is_reconciliation=True).count() == 1
         assert len(effects(sandbox.ledger(), row.request_id)) == 1
+
+
+@pytest.fixture
+def published_countdowns():
+    """The `eta` of every reconcile message this test publishes, by transaction id."""
+    from celery.signals import before_task_publish
+    from django.utils.dateparse import parse_datetime
+
+    etas: dict[int, list] = {}
+
+    def seen(sender=None, headers=None, body=None, **kwargs):
+        if sender == "ecard_integration.reconcile_transaction":
+            etas.setdefault(body[0][0], []).append(parse_datetime(headers["eta"]))
+
+    before_task_publish.connect(seen, weak=False)
+    yield etas
+    before_task_publish.disconnect(seen)
+
+
+def still_unknown_after_a_replay(sandbox, card, *, seconds_left: int):
+    """An unknown redeem, long backed off, whose replay finds eCard down again."""
+    row = unknown_redeem(sandbox, card)
+    EcardTransaction.objects.filter(id=row.id).update(
+        attempts=20,  # backoff about 300 s: longer than the window left
+        replay_deadline=Now() + timedelta(seconds=seconds_left),
+        next_attempt_at=Now() - timedelta(seconds=1),
+    )
+    sandbox.set_faults([{"match": {"card_number": card}, "action": "error_before"}])
+    assert reconciliation.reconcile(row.id) == State.UNKNOWN
+    row.refresh_from_db()
+    return row
+
+
+def test_a_backoff_past_the_deadline_is_cut_to_a_last_replay_before_it(
+    sandbox, card, published_countdowns
+):
+    row = still_unknown_after_a_replay(sandbox, card, seconds_left=120)
+    lead = timedelta(seconds=reconciliation.lease_seconds())
+    # The next look leaves the last replay its whole budget before the deadline, not after it.
+    assert row.next_attempt_at == row.replay_deadline - lead
+    assert EcardTransaction.objects.filter(id=row.id, next_attempt_at__gt=Now()).exists()
+    eta = published_countdowns[row.id][-1]  # the message the replay sent
+    assert eta <= row.replay_deadline - lead + timedelta(seconds=1)
+
+
+def test_with_less_than_a_replay_left_the_next_look_is_the_deadline_itself(
+    sandbox, card, published_countdowns
+):
+    row = still_unknown_after_a_replay(sandbox, card, seconds_left=10)
+    assert row.next_attempt_at == row.replay_deadline
+    eta = published_countdowns[row.id][-1]  # the message the replay sent
+    assert eta <= row.replay_deadline + timedelta(seconds=1)
+    # At the deadline, the look settles it without a replay (a blind void).
+    sandbox.clear_faults()
+    make_due(row, past_deadline=True)
+    redeems_before = sandbox.stats()["requests"].get("redeem", 0)
+    reconciliation.reconcile(row.id)
+    assert sandbox.stats()["requests"].get("redeem", 0) == redeems_before
+    row.refresh_from_db()
+    assert row.state == State.VOIDED
+    assert sandbox.card(card)["balance"] == "50.00"
+
+
+def test_a_backoff_that_fits_the_window_is_left_as_it_is(sandbox, card):
+    row = still_unknown_after_a_replay(sandbox, card, seconds_left=3600)
+    assert EcardTransaction.objects.filter(
+        id=row.id,
+        next_attempt_at__gt=Now() + timedelta(seconds=200),
+        next_attempt_at__lt=Now() + timedelta(seconds=400),
+    ).exists()
