@@ -1,9 +1,10 @@
 """Reconciliation: find out what happened to transactions whose outcome is unknown.
 
 Work is claimed with a conditional UPDATE that also checks the replay deadline on the database
-clock, so two workers or two beats never replay the same row at once and no replay is ever sent
-after its deadline. A claim is a lease (`next_attempt_at` pushed forward): a worker that dies
-mid-replay leaves the row to be claimed again when the lease runs out.
+clock, shortened by how far eCard's clock runs ahead of ours (`deadline_guard_seconds`), so two
+workers or two beats never replay the same row at once and no replay is ever sent after its
+deadline, by our clock or by eCard's. A claim is a lease (`next_attempt_at` pushed forward): a
+worker that dies mid-replay leaves the row to be claimed again when the lease runs out.
 
 Two ways in: `reconcile(id)` for the one row a message names (sent when the row became unknown),
 and `reconcile_due()` for a backlog, which claims a batch of due rows in one transaction
@@ -30,7 +31,7 @@ from django.db.models import (
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from ecard_integration import crypto, services, wire
+from ecard_integration import clock, crypto, services, wire
 from ecard_integration.errors import EcardError, IdempotencyConflictError
 from ecard_integration.models import (
     VOID_KIND_FOR,
@@ -107,9 +108,28 @@ def due_transaction_ids(limit: int = 500) -> list[int]:
     return list(_due().order_by("next_attempt_at").values_list("id", flat=True)[:limit])
 
 
-def _replayable(margin: float = 0) -> Q:
-    """Sent, bytes kept, and inside the window for `margin` seconds more (database clock)."""
-    deadline = Q(replay_deadline__gt=services.db_now_plus(margin) if margin else Now())
+def deadline_guard_seconds(skew: float | None) -> float:
+    """How much earlier than its `replay_deadline` a row's window closes, by eCard's clock.
+
+    eCard counts its window on its own clock: when it runs ahead of ours, its window ends that
+    much sooner than our deadline says (we cannot know its clock when it stored the outcome, so
+    we take ours to have agreed then: a shorter window, never a longer one). Behind us, nothing
+    is shortened. With no recent measurement, rows within `ECARD_REPLAY_NEAR_DEADLINE_SECONDS`
+    of their deadline are not replayed: a blind void by request id is safe at any time.
+    `skew`: `clock.skew_seconds()`.
+    """
+    if skew is None:
+        return float(settings.ECARD_REPLAY_NEAR_DEADLINE_SECONDS)
+    return max(skew, 0.0)
+
+
+def _replayable(margin: float = 0, guard: float | None = None) -> Q:
+    """Sent, bytes kept, and inside the window for `margin` seconds more (database clock), the
+    window shortened by `guard` (default: by eCard's clock as last measured)."""
+    if guard is None:
+        guard = deadline_guard_seconds(clock.skew_seconds())
+    ahead = margin + guard
+    deadline = Q(replay_deadline__gt=services.db_now_plus(ahead) if ahead else Now())
     return Q(first_sent_at__isnull=False, replay_ciphertext__isnull=False) & deadline
 
 
@@ -196,9 +216,11 @@ def _hand_back(rows: list[EcardTransaction]) -> None:
 
 def reconcile(transaction_id: int) -> str | None:
     """Resolve one due transaction, if this caller wins the claim. Returns its state, or None."""
-    # Inside the window: claim a lease and replay the stored bytes. The common case, so tried
-    # first; `first_sent_at` set keeps it apart from the never-sent case below.
-    if _claim(transaction_id, lease_seconds()):
+    # Inside the window, by eCard's clock too: claim a lease and replay the stored bytes. The
+    # common case, so tried first; `first_sent_at` set keeps it apart from the never-sent case.
+    skew = clock.skew_seconds()
+    guard = deadline_guard_seconds(skew)
+    if _claim(transaction_id, lease_seconds(), _replayable(guard=guard)):
         return _replay_row(EcardTransaction.objects.get(id=transaction_id))
     due = _due().filter(id=transaction_id)
     # Never sent: the process died between writing the row and sending. Nothing was processed.
@@ -210,15 +232,26 @@ def reconcile(transaction_id: int) -> str | None:
         replay_ciphertext=None,
     ):
         return State.REJECTED
-    # Past the deadline: never replay. Wipe the bytes and settle another way.
-    if due.filter(Q(replay_deadline__lte=Now()) | Q(replay_ciphertext__isnull=True)).update(
+    # Past the deadline (shortened by eCard's clock): never replay. Wipe the bytes and settle
+    # another way.
+    closed = Q(replay_deadline__lte=services.db_now_plus(guard) if guard else Now())
+    if due.filter(closed | Q(replay_ciphertext__isnull=True)).update(
         state=State.NEEDS_ATTENTION,
         replay_ciphertext=None,
         next_attempt_at=None,
-        attention_reason="outcome unknown when the replay window closed",
+        attention_reason=_closed_reason(skew, guard),
     ):
         return _after_deadline(transaction_id)
     return None
+
+
+def _closed_reason(skew: float | None, guard: float) -> str:
+    reason = "outcome unknown when the replay window closed"
+    if not guard:
+        return reason
+    if skew is None:
+        return f"{reason} (near its end, and eCard's clock not measured lately)"
+    return f"{reason} (by eCard's clock, {skew:.0f} s ahead of ours)"
 
 
 def _replay_row(row: EcardTransaction, outcomes: services.OutcomeBatch | None = None) -> str:
