@@ -51,12 +51,35 @@ def check_reconciliation() -> dict:
     }
 
 
+def check_clock() -> dict:
+    """How far eCard's clock is from ours, as its answers show it (ecard_integration/clock.py).
+
+    Unknown (nothing measured lately: a quiet night, a fresh start) is ok: reconciliation already
+    refuses to replay rows near their deadline without a measurement, and a health check that
+    failed for want of traffic would page staff for nothing. Off by more than
+    `ECARD_CLOCK_SKEW_DEGRADED_SECONDS` is degraded: deadlines are being shortened to match.
+    """
+    from ecard_integration import clock
+
+    sample = clock.latest()
+    if sample is None:
+        return {"ok": True, "status": "unknown", "offset_seconds": None, "age_seconds": None}
+    ok = abs(sample.offset_seconds) <= settings.ECARD_CLOCK_SKEW_DEGRADED_SECONDS
+    return {
+        "ok": ok,
+        "status": "ok" if ok else "degraded",
+        "offset_seconds": round(sample.offset_seconds, 1),
+        "age_seconds": round(sample.age_seconds(), 1),
+    }
+
+
 CHECKS = {
     "database": check_database,
     "cache": check_cache,
     "broker": check_broker,
     "worker": check_worker,
     "reconciliation": check_reconciliation,
+    "clock": check_clock,
 }
 
 
