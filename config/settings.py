@@ -122,7 +122,6 @@ if REDIS_URL:
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", "giftcards"),
         }
     }
-    CACHES["ecard_clock"] = CACHES["default"]  # one Redis: the same keys, web and worker
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
 else:
@@ -236,7 +235,7 @@ ECARD_REPLAY_SAFETY_MARGIN_SECONDS = env.int("ECARD_REPLAY_SAFETY_MARGIN_SECONDS
 # eCard's clock, measured on every answer (ecard_integration/clock.py). A measurement older than
 # this counts as none; without one, a row nearer its deadline than the "near" window is not
 # replayed but settled by a blind void; /healthz is degraded when eCard's clock is further off.
-ECARD_CLOCK_CACHE = "ecard_clock"
+ECARD_CLOCK_CACHE = "default" if REDIS_URL else "ecard_clock"  # see CACHES
 ECARD_CLOCK_SAMPLE_MAX_AGE_SECONDS = env.int("ECARD_CLOCK_SAMPLE_MAX_AGE_SECONDS", 30 * 60)
 ECARD_REPLAY_NEAR_DEADLINE_SECONDS = env.int("ECARD_REPLAY_NEAR_DEADLINE_SECONDS", 10 * 60)
 ECARD_CLOCK_SKEW_DEGRADED_SECONDS = env.int("ECARD_CLOCK_SKEW_DEGRADED_SECONDS", 60)
