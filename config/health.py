@@ -57,7 +57,8 @@ def check_clock() -> dict:
     Unknown (nothing measured lately: a quiet night, a fresh start) is ok: reconciliation already
     refuses to replay rows near their deadline without a measurement, and a health check that
     failed for want of traffic would page staff for nothing. Off by more than
-    `ECARD_CLOCK_SKEW_DEGRADED_SECONDS` is degraded: deadlines are being shortened to match.
+    `ECARD_CLOCK_SKEW_DEGRADED_SECONDS`, either way, is degraded: eCard or we keep the wrong time
+    (with eCard ahead, replay deadlines are being shortened to match).
     """
     from ecard_integration import clock
 
