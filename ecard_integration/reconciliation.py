@@ -162,6 +162,7 @@ def reconcile(transaction_id: int) -> str | None:
         next_attempt_at=None,
         replay_ciphertext=None,
     ):
+        _notify(transaction_id)
         return State.REJECTED
     # Past the deadline: never replay. Wipe the bytes and settle another way.
     if due.filter(Q(replay_deadline__lte=Now()) | Q(replay_ciphertext__isnull=True)).update(
@@ -170,8 +171,20 @@ def reconcile(transaction_id: int) -> str | None:
         next_attempt_at=None,
         attention_reason="outcome unknown when the replay window closed",
     ):
-        return _after_deadline(transaction_id)
+        state = _after_deadline(transaction_id)
+        _notify(transaction_id)
+        return state
     return None
+
+
+def _notify(transaction_id: int) -> None:
+    """The caller hears of an outcome settled here (never sent, given up past the deadline)."""
+    reference = (
+        EcardTransaction.objects.filter(id=transaction_id)
+        .values_list("caller_reference", flat=True)
+        .first()
+    )
+    services.notify_caller(transaction_id, reference or "")
 
 
 def _replay_row(row: EcardTransaction, outcomes: services.OutcomeBatch | None = None) -> str:
