@@ -270,3 +270,16 @@ def test_the_listener_is_safe_twice_and_for_unknown_references(
     ordering_callers.on_outcome(tender.transaction_id, "NOSUCHORDER")
     order.refresh_from_db()
     assert order.status == OrderStatus.REFUNDED
+
+
+def test_staff_read_a_refunded_order_as_completed(sandbox, items, new_card, admin_user):
+    """What the void confirmation page (engineer B's) reads about the order."""
+    order = make_order([(items["latte"], 2)])
+    assert pay(order, new_card("50.00")).kind == "paid"
+    assert callers.describe(order.number).completed
+    staff_void(order.tenders.get(), admin_user)
+
+    described = callers.describe(order.number)
+
+    assert described.completed  # the guest was served: voiding takes money back from them
+    assert described.note == "This order is refunded."
