@@ -231,6 +231,7 @@ def reconcile(transaction_id: int) -> str | None:
         next_attempt_at=None,
         replay_ciphertext=None,
     ):
+        _notify(transaction_id)
         return State.REJECTED
     # Past the deadline (shortened by eCard's clock): never replay. Wipe the bytes and settle
     # another way.
@@ -241,7 +242,9 @@ def reconcile(transaction_id: int) -> str | None:
         next_attempt_at=None,
         attention_reason=_closed_reason(skew, guard),
     ):
-        return _after_deadline(transaction_id)
+        state = _after_deadline(transaction_id)
+        _notify(transaction_id)
+        return state
     return None
 
 
@@ -252,6 +255,16 @@ def _closed_reason(skew: float | None, guard: float) -> str:
     if skew is None:
         return f"{reason} (near its end, and eCard's clock not measured lately)"
     return f"{reason} (by eCard's clock, {skew:.0f} s ahead of ours)"
+
+
+def _notify(transaction_id: int) -> None:
+    """The caller hears of an outcome settled here (never sent, given up past the deadline)."""
+    reference = (
+        EcardTransaction.objects.filter(id=transaction_id)
+        .values_list("caller_reference", flat=True)
+        .first()
+    )
+    services.notify_caller(transaction_id, reference or "")
 
 
 def _replay_row(row: EcardTransaction, outcomes: services.OutcomeBatch | None = None) -> str:

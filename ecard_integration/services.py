@@ -14,7 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F
 from django.db.models.functions import Now
 
-from ecard_integration import crypto, wire
+from ecard_integration import callers, crypto, wire
 from ecard_integration.client import get_client
 from ecard_integration.errors import (
     EcardError,
@@ -362,14 +362,23 @@ def send_and_record(
         record_attention(row, expected_states, f"idempotency conflict: {exc.code}", sent=sent)
         raise
     except EcardError as exc:
-        return record_rejected(row, expected_states, error=exc, sent=sent)
+        return record_rejected(
+            row, expected_states, error=exc, sent=sent, reconciliation=reconciliation
+        )
     except BaseException:
         # Anything unexpected after the row was sent may have moved money: reconcile it.
         record_unknown(row, expected_states, error=None, sent=sent)
         raise
     if batch is not None and not row.original_id:
         return batch.add(row, result, sent)
-    return record_outcome(row, expected_states, result, sent=sent, abandoned_check=abandoned_check)
+    return record_outcome(
+        row,
+        expected_states,
+        result,
+        sent=sent,
+        abandoned_check=abandoned_check,
+        reconciliation=reconciliation,
+    )
 
 
 class OutcomeBatch:
@@ -405,6 +414,8 @@ class OutcomeBatch:
                 ).values_list("id", flat=True)
                 for transaction_id in abandoned:
                     _enqueue_settle_abandoned(transaction_id)
+                for row, _result, _sent in self.rows:
+                    notify_caller(row.id, row.caller_reference)
         self.exchanges, self.rows = [], []
 
     def _update_rows(self) -> None:
@@ -485,7 +496,13 @@ def _finish(row: EcardTransaction, expected_states, sent: int, **fields) -> bool
 
 
 def record_outcome(
-    row: EcardTransaction, expected_states, result, *, sent: int, abandoned_check: bool = True
+    row: EcardTransaction,
+    expected_states,
+    result,
+    *,
+    sent: int,
+    abandoned_check: bool = True,
+    reconciliation: bool = False,
 ) -> str:
     fields = _outcome_fields(result)
     state = fields["state"]
@@ -493,7 +510,11 @@ def record_outcome(
     if not updated:
         return _current_state(row.id)
     if row.original_id:
-        _settle_original_after_void(row, result)
+        _settle_original_after_void(row, result)  # tells the original's caller, if settled
+    elif reconciliation:
+        # Learnt after the caller's own call ended: the caller hears of it (never the guest's
+        # own synchronous redeem, which handles its outcome itself).
+        notify_caller(row.id, row.caller_reference)
     if abandoned_check and state == State.APPROVED and row.kind in VOID_KIND_FOR:
         _void_if_abandoned(row.id)
     return state
@@ -522,7 +543,14 @@ def record_unknown(row: EcardTransaction, expected_states, *, error, sent: int) 
     return _current_state(row.id)
 
 
-def record_rejected(row: EcardTransaction, expected_states, *, error: EcardError, sent: int) -> str:
+def record_rejected(
+    row: EcardTransaction,
+    expected_states,
+    *,
+    error: EcardError,
+    sent: int,
+    reconciliation: bool = False,
+) -> str:
     updated = _finish(
         row,
         expected_states,
@@ -535,6 +563,8 @@ def record_rejected(row: EcardTransaction, expected_states, *, error: EcardError
     )
     if not updated:
         return _current_state(row.id)
+    if reconciliation:
+        notify_caller(row.id, row.caller_reference)
     if row.original_id and row.original.state == State.NEEDS_ATTENTION:
         EcardTransaction.objects.filter(id=row.original_id).update(
             attention_reason=f"blind void {row.request_id} was refused: {error.code or error}"
@@ -565,12 +595,13 @@ def _settle_original_after_void(void_row: EcardTransaction, result) -> None:
     A blind void answered "not found" means the original was never processed.
     """
     originals = EcardTransaction.objects.filter(id=void_row.original_id)
+    settled = 0
     if result.approved or result.response_code == wire.ALREADY_VOIDED:
-        originals.filter(state__in=[State.APPROVED, State.NEEDS_ATTENTION]).update(
+        settled = originals.filter(state__in=[State.APPROVED, State.NEEDS_ATTENTION]).update(
             state=State.VOIDED, completed_at=Now(), attention_reason=""
         )
     elif result.response_code == wire.ORIGINAL_NOT_FOUND:
-        originals.filter(state=State.NEEDS_ATTENTION).update(
+        settled = originals.filter(state=State.NEEDS_ATTENTION).update(
             state=State.REJECTED,
             error_code="never_processed",
             attention_reason="",
@@ -582,6 +613,15 @@ def _settle_original_after_void(void_row: EcardTransaction, result) -> None:
                 f"void {void_row.request_id} declined: {wire.describe_code(result.response_code)}"
             )
         )
+    if settled:
+        # The original's caller (an order) learns its money went back, or was never taken.
+        notify_caller(void_row.original_id, void_row.caller_reference)
+
+
+def notify_caller(transaction_id: int, reference: str) -> None:
+    """Tell the caller (`callers.notify`) once this outcome is committed; never raises."""
+    if reference:
+        transaction.on_commit(lambda: callers.notify(transaction_id, reference))
 
 
 def _void_if_abandoned(transaction_id: int) -> None:

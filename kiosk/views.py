@@ -7,12 +7,14 @@ an earlier visit, reached with the back button, never shows). Every response is 
 Actions are POST and answer with a redirect; the logic is in `kiosk.services` and ordering's.
 """
 
+import logging
 from decimal import Decimal
 from functools import wraps
 
 from django.http import HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import rotate_token
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -27,8 +29,10 @@ from ordering import selectors
 from ordering import services as ordering_services
 from ordering.cart import Cart, CartFullError
 from ordering.forms import AddToCartForm, new_attempt_key
-from ordering.models import ACTIVE_STATUSES, OrderStatus
+from ordering.models import ACTIVE_STATUSES, COMPLETED_STATUSES, OrderStatus
 from ordering.selectors import money
+
+logger = logging.getLogger(__name__)
 
 IN_FLIGHT = (OrderStatus.PAYING, OrderStatus.PAYMENT_PENDING)
 # Declines the guest fixes by typing the PIN again (or choosing another card from the PIN page).
@@ -369,7 +373,7 @@ def _order_or_redirect(request):
 
 def _route(guest, order):
     """The page for an order's status, when it is not the one asked for."""
-    if order.status == OrderStatus.PAID:
+    if order.status in COMPLETED_STATUSES:  # paid, possibly refunded since: its receipt
         return url(guest, "receipt")
     if order.status == OrderStatus.CANCELLED:
         return url(guest, "cancelled")
@@ -469,8 +473,33 @@ def pay_pin(request):
     return _pin_page(request, order, PinForm(initial={"attempt_key": new_attempt_key()}))
 
 
+def interrupted_payment_page(view):
+    """The kiosk's pay submit failing unexpectedly (e.g. the database went away after the redeem
+    may have been sent) answers a page that says the payment is being confirmed and moves on to
+    the confirming page: never a bare 500. Rendered without the database; the session is left
+    unsaved (it could not be)."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except Exception:  # noqa: BLE001 - reconciliation and the order sweep settle the order
+            logger.exception("kiosk payment request failed part-way")
+            request.session.modified = False
+            html = render_to_string(
+                "kiosk/payment_interrupted.html",
+                {"confirming_url": url(request.guest, "confirming")},
+            )
+            response = HttpResponse(html, status=503, headers={"Retry-After": "10"})
+            add_never_cache_headers(response)
+            return response
+
+    return wrapper
+
+
 @guest_view
 @require_POST
+@interrupted_payment_page
 def pay_submit(request):
     guest = request.guest
     order, redirect = _order_or_redirect(request)
@@ -594,13 +623,17 @@ def receipt(request):
     order, redirect = _order_or_redirect(request)
     if redirect:
         return redirect
-    if order.status != OrderStatus.PAID:
+    if order.status not in COMPLETED_STATUSES:
         return SeeOther(_route(request.guest, order))
     tenders = list(selectors.counting_tenders(order).select_related("transaction"))
     return page(
         request,
         "kiosk/receipt.html",
-        {**_order_context(order), "paid_tenders": tenders},
+        {
+            **_order_context(order),
+            "paid_tenders": tenders,
+            "returned_tenders": selectors.returned_tenders(order),
+        },
     )
 
 

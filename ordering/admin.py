@@ -7,10 +7,12 @@ from django.contrib import admin, messages
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
 
 from ordering import selectors
-from ordering.models import Category, Item, Order, OrderLine, Store, Tender
+from ordering.models import Category, Item, Order, OrderLine, Store, Tender, TenderStatus
 
 CARD_NUMBER_LIKE = re.compile(r"[0-9]{12,19}")
 
@@ -42,6 +44,15 @@ class ItemAdmin(admin.ModelAdmin):
     search_fields = ["name", "description"]
 
 
+def returned_text(tender: Tender) -> str:
+    """How a voided payment reads for staff: "returned to card •••• 1234: $4.50 on <when>"."""
+    if tender.status != TenderStatus.VOIDED or tender.released_at is not None:
+        return ""
+    when = tender.returned_at
+    on = f" on {date_format(localtime(when), 'DATETIME_FORMAT')}" if when else ""
+    return f"returned to card {tender.card_masked}: ${tender.amount}{on}"
+
+
 class ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False
@@ -65,6 +76,7 @@ class TenderInline(ReadOnlyInline):
         "card",
         "amount",
         "status",
+        "returned",
         "released_at",
         "transaction_link",
         "approval_code",
@@ -76,6 +88,10 @@ class TenderInline(ReadOnlyInline):
     @admin.display(description="card")
     def card(self, tender):
         return tender.card_masked
+
+    @admin.display(description="returned to the card")
+    def returned(self, tender):
+        return returned_text(tender) or "—"
 
     @admin.display(description="eCard transaction")
     def transaction_link(self, tender):
@@ -113,6 +129,7 @@ class OrderAdmin(admin.ModelAdmin):
         "paid_at",
         "cancelled_at",
         "receipt_sent_at",
+        "refunds",
         "transactions",
     ]
     exclude = ["access_token"]
@@ -143,6 +160,12 @@ class OrderAdmin(admin.ModelAdmin):
             queryset |= self.model.objects.filter(Q(tenders__card_last4=term))
             may_have_duplicates = True
         return queryset, may_have_duplicates
+
+    @admin.display(description="money returned to cards")
+    def refunds(self, order):
+        # A staff void of a paid order's payment: the order reads (partly) refunded.
+        lines = [returned_text(tender) for tender in selectors.returned_tenders(order)]
+        return format_html_join("\n", "<div>{}</div>", ((line,) for line in lines)) or "—"
 
     @admin.display(description="eCard transactions (redeems and voids)")
     def transactions(self, order):

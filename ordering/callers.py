@@ -1,10 +1,14 @@
 """Ordering as a caller of the eCard ledger (`ecard_integration.callers`): how staff read an order
 number on a transaction, and what an order does when the ledger learns one of its outcomes."""
 
+import logging
+
 from django.urls import NoReverseMatch, reverse
 
 from ecard_integration.callers import CallerReference
-from ordering.models import Order, OrderStatus
+from ordering.models import COMPLETED_STATUSES, Order, OrderStatus
+
+logger = logging.getLogger(__name__)
 
 
 def describe(reference: str) -> CallerReference | None:
@@ -16,17 +20,34 @@ def describe(reference: str) -> CallerReference | None:
         url = reverse("admin:ordering_order_change", args=[order.id])
     except NoReverseMatch:
         url = ""
-    completed = order.status == OrderStatus.PAID
+    completed = order.status in COMPLETED_STATUSES
     note = (
         "This order was completed: the guest has been served. Voiding takes the money back "
         "from a paid order."
-        if completed
+        if order.status == OrderStatus.PAID
         else f"This order is {order.get_status_display().lower()}."
     )
     return CallerReference(label=f"Order {order.number}", url=url, completed=completed, note=note)
 
 
+def on_outcome(transaction_id: int, reference: str) -> None:
+    """The ledger learnt an outcome of one of this order's transactions outside the guest's own
+    request (reconciliation, a void, a deadline): bring the order up to date now. Links a tender
+    whose request died before linking, settles a `paying` order, marks a voided payment refunded.
+    Safe to run twice and late (every step is a conditional update); never raises: the order
+    sweep catches up whatever this misses."""
+    try:
+        order = Order.objects.filter(number=reference).first()
+        if order is None:
+            return
+        from ordering import services  # here: services imports the ledger, which imports us late
+
+        services.refresh_pending(order)
+    except Exception:  # noqa: BLE001 - the outcome is committed; the sweep settles the order
+        logger.exception("order %s: could not apply transaction %s", reference, transaction_id)
+
+
 def register() -> None:
     from ecard_integration import callers
 
-    callers.register(describe=describe)
+    callers.register(describe=describe, on_outcome=on_outcome)

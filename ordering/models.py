@@ -75,10 +75,17 @@ class OrderStatus(models.TextChoices):
     PAID = "paid", "Paid"
     PAYMENT_PENDING = "payment_pending", "Payment pending (confirming with eCard)"
     CANCELLED = "cancelled", "Cancelled"
+    # A paid order whose card payments were voided afterwards (a staff void): all, or some.
+    REFUNDED = "refunded", "Refunded"
+    PARTLY_REFUNDED = "partly_refunded", "Partly refunded"
 
 
 # Statuses in which a checkout is still going on (and may be abandoned).
 ACTIVE_STATUSES = [OrderStatus.OPEN, OrderStatus.PAYING, OrderStatus.PAYMENT_PENDING]
+
+
+# Paid orders: the guest was served; a void afterwards returns money to the card (refunds).
+COMPLETED_STATUSES = [OrderStatus.PAID, OrderStatus.PARTLY_REFUNDED, OrderStatus.REFUNDED]
 
 
 # What guests read about their order's status (the choices' labels are for staff).
@@ -88,6 +95,8 @@ GUEST_STATUS_LABELS = {
     OrderStatus.PAID: "Paid",
     OrderStatus.PAYMENT_PENDING: "Confirming your payment",
     OrderStatus.CANCELLED: "Cancelled",
+    OrderStatus.REFUNDED: "Refunded",
+    OrderStatus.PARTLY_REFUNDED: "Partly refunded",
 }
 
 
@@ -126,6 +135,11 @@ class Order(models.Model):
     @property
     def guest_status(self) -> str:
         return GUEST_STATUS_LABELS[self.status]
+
+    @property
+    def is_completed(self) -> bool:
+        """Paid, possibly refunded since: the guest's receipt is what the order page shows."""
+        return self.status in COMPLETED_STATUSES
 
 
 class OrderLine(models.Model):
@@ -208,6 +222,14 @@ class Tender(models.Model):
     @property
     def card_masked(self) -> str:
         return f"•••• {self.card_last4}"
+
+    @property
+    def returned_at(self):
+        """When a voided payment went back to the card: the void's completion (the redeem's
+        `completed_at` is set to it when the void settles it). Needs `transaction` loaded."""
+        if self.status != TenderStatus.VOIDED or self.transaction is None:
+            return None
+        return self.transaction.completed_at
 
     @property
     def counts(self) -> bool:

@@ -52,6 +52,21 @@ def counting_tenders(order: Order):
     return order.tenders.filter(status=TenderStatus.APPROVED, released_at__isnull=True)
 
 
+def returned_tenders(order: Order) -> list[Tender]:
+    """Payments voided after they were approved (a staff void, or a paid order refunded): the
+    money went back to the card. Released tenders (removed, cancelled) read as not charged."""
+    return list(
+        order.tenders.filter(status=TenderStatus.VOIDED, released_at__isnull=True)
+        .select_related("transaction")
+        .order_by("id")
+    )
+
+
+def amount_returned(order: Order) -> Decimal:
+    total = sum((tender.amount for tender in returned_tenders(order)), Decimal(0))
+    return money(total)
+
+
 def amount_paid(order: Order) -> Decimal:
     total = counting_tenders(order).aggregate(total=Sum("amount"))["total"]
     return money(total or 0)

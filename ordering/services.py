@@ -35,6 +35,7 @@ from ecard_integration.models import CallerIntent, EcardTransaction, Kind, Sourc
 from ordering import lockouts, selectors, throttle
 from ordering.models import (
     ACTIVE_STATUSES,
+    COMPLETED_STATUSES,
     MAX_CART_LINES,
     MAX_LINE_QUANTITY,
     UNSETTLED_TENDER_STATUSES,
@@ -403,7 +404,7 @@ class _NotClaimedError(Exception):
 
 
 def _not_payable(order: Order) -> OrderingError:
-    if order.status == OrderStatus.PAID:
+    if order.status in COMPLETED_STATUSES:
         return CheckoutClosedError("This order is already paid.")
     if order.status == OrderStatus.CANCELLED:
         return CheckoutClosedError("This order was cancelled. Please start a new order.")
@@ -535,7 +536,9 @@ def outcome_for(order: Order, tender: Tender) -> PaymentOutcome:
             "This order was cancelled, so your card is not charged: "
             "any amount taken is being returned.",
         )
-    if order.status == OrderStatus.PAID and status != TenderStatus.APPROVED:
+    if order.status in COMPLETED_STATUSES and (
+        order.status != OrderStatus.PAID or status != TenderStatus.APPROVED
+    ):
         return PaymentOutcome("paid", order, tender, "This order is already paid.")
     if status == TenderStatus.APPROVED:
         if order.status == OrderStatus.PAID:
@@ -578,7 +581,9 @@ def outcome_for(order: Order, tender: Tender) -> PaymentOutcome:
 def refresh_pending(order: Order) -> Order:
     """Re-read the tenders' transactions and move the order on: paid when every tender is known,
     approved and they sum to the total; `payment_pending` while an outcome is unknown; open again
-    when a pending payment turned out not to be charged. Safe to call any time, from anywhere."""
+    when a pending payment turned out not to be charged; (partly) refunded when a paid order's
+    payment was voided. A tender whose request died before linking its redeem is linked here.
+    Safe to call any time, from anywhere (the ledger's outcome listener, the sweep, the pages)."""
     for tender in order.tenders.filter(
         status__in=[*UNSETTLED_TENDER_STATUSES, TenderStatus.APPROVED]
     ):
@@ -590,8 +595,18 @@ def settle(order: Order) -> Order:
     """Set the order's status from its tenders, by conditional update (safe against races)."""
     for _ in range(3):
         current = Order.objects.get(id=order.id)
-        if current.status in (OrderStatus.PAID, OrderStatus.CANCELLED):
+        if current.status == OrderStatus.CANCELLED:
             return current
+        if current.status in COMPLETED_STATUSES:
+            wanted = _refund_status(current)
+            if wanted == current.status:
+                return current
+            if Order.objects.filter(id=current.id, status=current.status).update(
+                status=wanted, updated_at=Now()
+            ):
+                logger.info("order %s: %s after a void", current.number, wanted)
+                return Order.objects.get(id=current.id)
+            continue
         tenders = list(current.tenders.filter(released_at__isnull=True))
         paid = money(sum((t.amount for t in tenders if t.status == TenderStatus.APPROVED), 0))
         if any(t.status == TenderStatus.PENDING for t in tenders):
@@ -615,6 +630,29 @@ def settle(order: Order) -> Order:
                 _completed(current, tenders)
             return current
     return Order.objects.get(id=order.id)
+
+
+# A completed order only moves forward: paid → partly refunded → refunded.
+_REFUND_RANK = {OrderStatus.PAID: 0, OrderStatus.PARTLY_REFUNDED: 1, OrderStatus.REFUNDED: 2}
+
+
+def _refund_status(order: Order) -> str:
+    """A paid order's status from its payments: refunded when every payment that paid it was
+    voided since (a staff void), partly refunded when some were. A payment voided before the
+    order was paid never paid it, so it is no refund."""
+    returned = kept = False
+    for tender in order.tenders.filter(released_at__isnull=True).select_related("transaction"):
+        if tender.status == TenderStatus.APPROVED:
+            kept = True
+        elif (
+            tender.returned_at is not None and order.paid_at and tender.returned_at >= order.paid_at
+        ):
+            returned = True
+    if not returned:
+        wanted = OrderStatus.PAID
+    else:
+        wanted = OrderStatus.PARTLY_REFUNDED if kept else OrderStatus.REFUNDED
+    return max(wanted, order.status, key=_REFUND_RANK.__getitem__)
 
 
 def _completed(order: Order, tenders: list[Tender]) -> None:
@@ -656,6 +694,7 @@ def send_receipt(order: Order) -> bool:
         "order": order,
         "lines": list(order.lines.all()),
         "tenders": list(selectors.counting_tenders(order).select_related("transaction")),
+        "returned_tenders": selectors.returned_tenders(order),
         "order_url": order_url(order),
     }
     try:
@@ -718,8 +757,12 @@ def cancel_order(*, order: Order, reason: str = CancelReason.GUEST) -> Order:
 def abandon_order(order: Order) -> bool:
     """The checkout timed out: cancel the order and give up its payments (the worker voids).
 
-    A `paying` order is abandoned only once its redeem request must be over.
+    The order is brought up to date first: a payment approved meanwhile (reconciled after the
+    guest's request died) makes it paid, never cancelled. A `paying` order is abandoned only
+    once its redeem request must be over.
     """
+    if refresh_pending(order).status not in ACTIVE_STATUSES:
+        return False
     busy_for = (
         settings.ECARD_GUEST_BUDGET_SECONDS
         + settings.ECARD_CONNECT_TIMEOUT
@@ -742,13 +785,24 @@ def abandon_order(order: Order) -> bool:
 
 
 def expire_abandoned_orders() -> int:
-    """The beat task's work: finish orders whose pending payment was confirmed meanwhile, then
-    cancel checkouts older than `ORDER_CHECKOUT_TIMEOUT_SECONDS` and give up their payments.
+    """The beat task's work: finish orders whose payment was confirmed meanwhile (`paying` ones
+    too: the guest's request may have died before linking its redeem), mark paid orders whose
+    payment was voided refunded, then cancel checkouts older than
+    `ORDER_CHECKOUT_TIMEOUT_SECONDS` and give up their payments.
 
     Also gives up the redeems of released tenders whose intent was never recorded (a request
-    that died half-way). Returns how many orders were abandoned.
+    that died half-way). Returns how many orders were abandoned. It catches up whatever the
+    ledger's outcome listener (`ordering.callers.on_outcome`) missed.
     """
-    for order in Order.objects.filter(status=OrderStatus.PAYMENT_PENDING):
+    for order in Order.objects.filter(status__in=[OrderStatus.PAYING, OrderStatus.PAYMENT_PENDING]):
+        refresh_pending(order)
+    voided_since = Order.objects.filter(
+        status__in=[OrderStatus.PAID, OrderStatus.PARTLY_REFUNDED],
+        tenders__status=TenderStatus.APPROVED,
+        tenders__released_at__isnull=True,
+        tenders__transaction__state=State.VOIDED,
+    ).distinct()
+    for order in voided_since:
         refresh_pending(order)
     stale = Order.objects.filter(
         status__in=ACTIVE_STATUSES,

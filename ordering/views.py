@@ -7,13 +7,16 @@ covers a resubmission anyway.
 """
 
 import base64
+import logging
 import secrets
 import time
 from decimal import Decimal
+from functools import wraps
 
 from django.contrib import messages
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -34,6 +37,8 @@ from ordering.forms import (
 )
 from ordering.models import ACTIVE_STATUSES, Order, OrderStatus
 from ordering.selectors import money
+
+logger = logging.getLogger(__name__)
 
 OFFER_SESSION_KEY = "ordering_offer"
 OFFER_SECONDS = 10 * 60
@@ -262,6 +267,7 @@ def _order_context(request, order: Order, *, pay_form=None, apply_form=None) -> 
         "lines": list(order.lines.all()),
         "tenders": selectors.shown_tenders(order),
         "paid_tenders": list(selectors.counting_tenders(order).select_related("transaction")),
+        "returned_tenders": selectors.returned_tenders(order) if order.is_completed else [],
         "due": due,
         "paid": selectors.amount_paid(order),
         "pay_form": pay_form or PayForm(initial={"attempt_key": new_attempt_key()}),
@@ -348,8 +354,38 @@ def _payment_refused(request, order, exc: services.OrderingError, form_name: str
     return see_other(order_url(order))
 
 
+def payment_interrupted(request, number: str, token: str) -> HttpResponse:
+    """The page for a payment request that failed part-way (the database went away after the
+    redeem may have been sent): the payment is being confirmed, here is the order. Rendered
+    without the request or the database, and the session left unsaved (it could not be)."""
+    request.session.modified = False
+    order_link = reverse("ordering:order", args=[number, token])
+    html = render_to_string(
+        "ordering/payment_interrupted.html", {"order_url": order_link, "number": number}
+    )
+    return HttpResponse(html, status=503, headers={"Retry-After": "15"})
+
+
+def interrupted_payment_page(view):
+    """A payment view that fails unexpectedly answers `payment_interrupted`, never a bare 500:
+    its redeem may have been sent, and reconciliation and the order sweep settle the order."""
+
+    @wraps(view)
+    def wrapper(request, number, token, *args, **kwargs):
+        try:
+            return view(request, number, token, *args, **kwargs)
+        except Http404:
+            raise
+        except Exception:  # noqa: BLE001 - e.g. DatabaseError after the send: never a bare 500
+            logger.exception("payment request for order %s failed part-way", number)
+            return payment_interrupted(request, number, token)
+
+    return wrapper
+
+
 @never_cache
 @require_POST
+@interrupted_payment_page
 def order_pay(request, number, token):
     order = _guest_order(number, token)
     form = PayForm(request.POST)
@@ -376,6 +412,7 @@ def order_pay(request, number, token):
 
 @never_cache
 @require_POST
+@interrupted_payment_page
 def order_apply_balance(request, number, token):
     order = _guest_order(number, token)
     form = ApplyBalanceForm(request.POST)
