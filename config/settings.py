@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "ecard_integration",
     "ordering",
     "kiosk",
+    "config.apps.ConfigConfig",
 ]
 
 MIDDLEWARE = [
@@ -337,6 +338,14 @@ if not DEBUG:
 # --- Health -----------------------------------------------------------------------------------
 # /healthz turns 503 when the oldest transaction due for reconciliation is older than this.
 HEALTH_RECONCILIATION_LAG_SECONDS = env.int("HEALTH_RECONCILIATION_LAG_SECONDS", 300)
+# /healthz's database write (a heartbeat row) fails after this long instead of hanging, whether
+# the database is slow, locked or frozen (it never answers).
+HEALTH_DATABASE_TIMEOUT_SECONDS = env.float("HEALTH_DATABASE_TIMEOUT_SECONDS", 2.0)
+if not 0 < HEALTH_DATABASE_TIMEOUT_SECONDS <= 10:
+    refuse(
+        "HEALTH_DATABASE_TIMEOUT_SECONDS",
+        f"must be above 0 and at most 10, not {HEALTH_DATABASE_TIMEOUT_SECONDS}",
+    )
 
 # --- Logging: one configuration, every handler masks card data and secrets ---------------------
 LOG_LEVEL = env.str("LOG_LEVEL", "INFO")
