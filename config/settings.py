@@ -167,6 +167,8 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_TIMEZONE = "UTC"
 # Keep our logging configuration (and its redacting filter) in workers too.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# What a worker prints (the console receipt e-mail in development) is output, not a warning.
+CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 # Celery's Django fixup closes the database connection before and after every task unless this is
 # set: a new PostgreSQL connection (a backend process) per reconcile. Tasks reuse connections
 # instead, recycled like web requests' by CONN_MAX_AGE and health checks (ecard_integration/tasks.py).
