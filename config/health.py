@@ -1,11 +1,14 @@
 """`/healthz`: the state of every component the system needs, as JSON; 200 only when all are ok."""
 
 import logging
+import socket
+import threading
 import uuid
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models.functions import Now
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
@@ -14,11 +17,65 @@ from config.celery import app as celery_app
 logger = logging.getLogger(__name__)
 
 
-def check_database() -> dict:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-        cursor.fetchone()
-    return {"ok": True, "vendor": connection.vendor}
+def check_database(using: str = DEFAULT_DB_ALIAS) -> dict:
+    """The database takes a write (the heartbeat row upserted) within the timeout.
+
+    `SELECT 1` passes on a database that refuses every write (read-only, disk full) and hangs on
+    one that is frozen (no answer at all, where a server-side timeout never fires). So the write
+    runs in a thread of its own with a fresh connection, and the answer is awaited only so long;
+    on PostgreSQL the statement also carries a server-side timeout, so a lock wait ends there too.
+    """
+    global _database_probe
+    timeout = settings.HEALTH_DATABASE_TIMEOUT_SECONDS
+    vendor = connections[using].vendor
+    with _database_probe_lock:
+        if _database_probe is not None and _database_probe.is_alive():
+            # A probe that never came back is still waiting: do not pile up threads on it.
+            return {"ok": False, "vendor": vendor, "error": "no answer to the previous check"}
+        result: dict = {}
+        probe = threading.Thread(
+            target=_write_heartbeat, args=(using, timeout, result), name="healthz-database"
+        )
+        probe.daemon = True
+        _database_probe = probe
+        probe.start()
+    probe.join(timeout)
+    if probe.is_alive():
+        return {"ok": False, "vendor": vendor, "error": f"no answer within {timeout:g} s"}
+    if "error" in result:
+        return {"ok": False, "vendor": vendor, "error": result["error"]}
+    return {"ok": True, "vendor": vendor}
+
+
+_database_probe: threading.Thread | None = None
+_database_probe_lock = threading.Lock()
+
+
+def _write_heartbeat(using: str, timeout: float, result: dict) -> None:
+    from config.models import Heartbeat
+
+    connection = connections[using]  # this thread's own connection
+    try:
+        with transaction.atomic(using=using):
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT set_config('statement_timeout', %s, true)",
+                        [f"{int(timeout * 1000)}"],
+                    )
+            Heartbeat.objects.using(using).bulk_create(
+                # The database's clock, one statement (INSERT … ON CONFLICT DO UPDATE).
+                [Heartbeat(name=socket.gethostname()[:100], beat_at=Now())],
+                update_conflicts=True,
+                unique_fields=["name"],
+                update_fields=["beat_at"],
+            )
+    except Exception as exc:  # noqa: BLE001 - any failure is the database down, not a crash
+        result["error"] = type(exc).__name__
+        logger.warning("health check database write failed: %s", exc)
+    finally:
+        # A connection kept by this short-lived thread would never be reused nor closed.
+        connection.close()
 
 
 def check_cache() -> dict:

@@ -2,7 +2,8 @@
 
 `RedactingFilter` sits on every handler (see `LOGGING` in settings). It renders each record once,
 then masks card numbers to their last four digits and removes PINs, `Authorization` values,
-client secrets and tokens from the message, its arguments, any extra attributes and tracebacks.
+client secrets, tokens and the access token of order links from the message, its arguments, any
+extra attributes and tracebacks.
 """
 
 import logging
@@ -10,8 +11,18 @@ import re
 import threading
 
 # Runs of 12-19 ASCII digits, optionally grouped by single spaces or dashes, standing alone: not
-# inside a longer run, an identifier (`gc-…` request ids are hex) or a decimal (`0.0123…s`).
-CARD_NUMBER = re.compile(r"(?<![0-9A-Za-z_.-])(?:[0-9][ -]?){11,18}[0-9](?![0-9A-Za-z_])")
+# inside a longer run, an identifier (`gc-…` request ids are hex), a decimal (`0.0123…s`) or a
+# dotted id such as an e-mail Message-ID (`<179619107124.23474.338706…@host>`): a run followed by
+# a dot and a letter or digit is part of one (a card number ending a sentence is still masked).
+CARD_NUMBER = re.compile(
+    r"(?<![0-9A-Za-z_.-])(?:[0-9][ -]?){11,18}[0-9](?![0-9A-Za-z_]|\.[0-9A-Za-z])"
+)
+# A guest's order link, `/orders/<number>/<access token>/…` (also URL-encoded, as in `?next=`):
+# the token is the key to the order, so logs keep the number only.
+ORDER_PATH = re.compile(
+    r"((?:/|%2[Ff])orders(?:/|%2[Ff])[A-Z0-9]{4,12}(?:/|%2[Ff]))[A-Za-z0-9_-]{16,64}"
+    r"(?![A-Za-z0-9_-])"
+)
 # key=value / "key": "value" pairs whose value is secret, whatever the quoting.
 SECRET_PAIR = re.compile(
     r"""(?ix)
@@ -53,6 +64,7 @@ def redact_text(text: str) -> str:
     for secret in known:
         if secret in text:
             text = text.replace(secret, REDACTED)
+    text = ORDER_PATH.sub(lambda m: m.group(1) + REDACTED, text)
     text = AUTHORIZATION.sub(lambda m: m.group(1) + REDACTED, text)
     text = BEARER.sub("Bearer " + REDACTED, text)
     text = SECRET_PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}{m.group(4)}", text)

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "ecard_integration",
     "ordering",
     "kiosk",
+    "config.apps.ConfigConfig",
 ]
 
 MIDDLEWARE = [
@@ -123,6 +124,8 @@ if REDIS_URL:
         }
     }
     CELERY_BROKER_URL = REDIS_URL
+    # kombu's Redis transport with a fix that keeps the worker alive when Redis is killed.
+    CELERY_BROKER_TRANSPORT = "config.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
 else:
     CACHES = {
@@ -173,6 +176,8 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_TIMEZONE = "UTC"
 # Keep our logging configuration (and its redacting filter) in workers too.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# What a worker prints (the console receipt e-mail in development) is output, not a warning.
+CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 # Celery's Django fixup closes the database connection before and after every task unless this is
 # set: a new PostgreSQL connection (a backend process) per reconcile. Tasks reuse connections
 # instead, recycled like web requests' by CONN_MAX_AGE and health checks (ecard_integration/tasks.py).
@@ -362,6 +367,14 @@ if not DEBUG:
 # --- Health -----------------------------------------------------------------------------------
 # /healthz turns 503 when the oldest transaction due for reconciliation is older than this.
 HEALTH_RECONCILIATION_LAG_SECONDS = env.int("HEALTH_RECONCILIATION_LAG_SECONDS", 300)
+# /healthz's database write (a heartbeat row) fails after this long instead of hanging, whether
+# the database is slow, locked or frozen (it never answers).
+HEALTH_DATABASE_TIMEOUT_SECONDS = env.float("HEALTH_DATABASE_TIMEOUT_SECONDS", 2.0)
+if not 0 < HEALTH_DATABASE_TIMEOUT_SECONDS <= 10:
+    refuse(
+        "HEALTH_DATABASE_TIMEOUT_SECONDS",
+        f"must be above 0 and at most 10, not {HEALTH_DATABASE_TIMEOUT_SECONDS}",
+    )
 
 # --- Logging: one configuration, every handler masks card data and secrets ---------------------
 LOG_LEVEL = env.str("LOG_LEVEL", "INFO")

@@ -93,3 +93,48 @@ def test_identifiers_and_decimals_are_left_alone():
     assert redact_text("gc-123456789012345678") == "gc-123456789012345678"
     assert CARD not in redact_text(f"card_number={CARD}")
     assert CARD not in redact_text(f'"{CARD}"')
+
+
+def test_an_email_message_id_is_left_alone_and_a_card_beside_it_is_not():
+    from django.core.mail import make_msgid
+
+    message_id = make_msgid()
+    line = f"Message-ID: {message_id} card {CARD}."
+    out = redact_text(line)
+    assert message_id in out
+    assert CARD not in out
+    assert "•••• 0123." in out
+    for dotted in ("179619107124.23474.3387061927708992891", "6006491234567890123.a1"):
+        assert redact_text(dotted) == dotted
+
+
+ORDER_TOKEN = "Xy_9-canaryOrderToken42"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"Internal Server Error: /orders/AB12CD/{ORDER_TOKEN}/pay/",
+        f"See your order: https://shop.example.com/orders/AB12CD/{ORDER_TOKEN}/",
+        f"GET /orders/AB12CD/{ORDER_TOKEN}/status/?poll=1 HTTP/1.1",
+        f"/login/?next=%2Forders%2FAB12CD%2F{ORDER_TOKEN}%2Fcancel%2F",
+    ],
+)
+def test_order_links_keep_the_order_number_only(line):
+    out = redact_text(line)
+    assert ORDER_TOKEN not in out
+    assert "AB12CD" in out
+
+
+@pytest.mark.django_db
+def test_django_request_logs_of_an_order_link_carry_no_access_token(captured, client):
+    from django.test import Client
+
+    # A 404 (wrong link) and a refused POST (CSRF) are both logged by Django with the path.
+    assert client.get(f"/orders/AB12CD/{ORDER_TOKEN}/").status_code == 404
+    strict = Client(enforce_csrf_checks=True)
+    assert strict.post(f"/orders/AB12CD/{ORDER_TOKEN}/pay/").status_code == 403
+    out = captured.getvalue()
+    assert "Not Found: /orders/AB12CD/" in out
+    assert "/orders/AB12CD/[redacted]/pay/" in out
+    assert ORDER_TOKEN not in out
