@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.http import HttpResponse
 from django.template import loader
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 
 from kiosk.urls import GUEST as KIOSK_GUEST
 from ordering.urls import ORDER
@@ -74,7 +75,9 @@ def _render(
     }
     # No request: no context processors (auth, messages, sessions) that could fail here.
     body = loader.get_template(template).render(full)
-    return HttpResponse(body, status=status)
+    response = HttpResponse(body, status=status)
+    add_never_cache_headers(response)  # a kiosk's back button never shows an old one again
+    return response
 
 
 def bad_request(request, exception=None, template_name="400.html"):

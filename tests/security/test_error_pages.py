@@ -24,6 +24,7 @@ def assert_site_page(response, status, *texts, link=None):
         assert text in body, (text, body)
     if link is not None:
         assert f'href="{link}"' in body, (link, body)
+    assert "no-store" in response["Cache-Control"]
     return body
 
 
