@@ -6,6 +6,7 @@ start-up refuses weak or missing secrets instead of running with a development d
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -49,6 +50,8 @@ ALLOWED_HOSTS = env.list(
 if not DEBUG and not ALLOWED_HOSTS:
     refuse("ALLOWED_HOSTS", "must list the host names this site is served under")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# A stale form gets the site's own page (saying nothing was charged on a payment form).
+CSRF_FAILURE_VIEW = "config.views.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -263,7 +266,26 @@ ECARD_CERTIFICATION_CARD = env.str("ECARD_CERTIFICATION_CARD", default="")
 ECARD_CERTIFICATION_PIN = env.str("ECARD_CERTIFICATION_PIN", default="")
 ECARD_CERTIFICATION_VOID_CARD = env.str("ECARD_CERTIFICATION_VOID_CARD", default="")
 # The local sandbox's control API, for seeding demo cards and for tests. Empty on real eCard.
-ECARD_SANDBOX_CONTROL_KEY = env.str("ECARD_SANDBOX_CONTROL_KEY", default="")
+# In DEBUG, unset, it is the key `make run` wrote for its sandbox (on loopback only), so that
+# commands from a second shell reach it.
+LOCAL_SANDBOX_CONTROL_KEY_FILE = VAR_DIR / "sandbox" / "control-key"
+
+
+def local_sandbox_control_key(path: Path, base_url: str) -> str:
+    if urlsplit(base_url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        return ""
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+ECARD_SANDBOX_CONTROL_KEY = env.str(
+    "ECARD_SANDBOX_CONTROL_KEY",
+    default=local_sandbox_control_key(LOCAL_SANDBOX_CONTROL_KEY_FILE, ECARD_BASE_URL)
+    if DEBUG
+    else "",
+)
 
 # --- Guest ordering and PIN throttling ------------------------------------------------------------
 # A checkout not completed within this time is abandoned: its approved tenders are voided.

@@ -3,6 +3,12 @@ from django.urls import include, path
 
 from config import health
 
+# The site's own error pages (config/views.py); CSRF failures: CSRF_FAILURE_VIEW in settings.
+handler400 = "config.views.bad_request"
+handler403 = "config.views.permission_denied"
+handler404 = "config.views.page_not_found"
+handler500 = "config.views.server_error"
+
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),

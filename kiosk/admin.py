@@ -46,6 +46,15 @@ class KioskAdmin(admin.ModelAdmin):
     change_list_template = "kiosk/admin/kiosk_change_list.html"
     change_form_template = "kiosk/admin/kiosk_change_form.html"
 
+    def get_fields(self, request, obj=None):
+        # On add these are not known yet (created_at is a database default, shown as an object).
+        if obj is None:
+            return [field for field in self.fields if field not in self.readonly_fields]
+        return super().get_fields(request, obj)
+
+    def get_inlines(self, request, obj):
+        return [] if obj is None else super().get_inlines(request, obj)  # no codes before it exists
+
     def get_urls(self):
         wrap = self.admin_site.admin_view
         return [

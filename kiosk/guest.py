@@ -79,6 +79,17 @@ class GuestSession:
         except (TypeError, ValueError):
             return float("inf")
 
+    def receipt_shown(self, order: Order) -> bool:
+        data = self.data
+        return bool(data and data.get("receipt_shown") == order.number)
+
+    def mark_receipt_shown(self, order: Order) -> None:
+        """The guest has seen this order's receipt: from now on the idle reset may end the visit."""
+        data = self.data
+        if data is not None and data.get("receipt_shown") != order.number:
+            data["receipt_shown"] = order.number
+            self.session[GUEST] = data
+
     def has_anything(self) -> bool:
         return any(key in self.session for key in KEYS)
 

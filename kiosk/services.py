@@ -274,6 +274,16 @@ def payment_in_flight(order: Order | None) -> bool:
     return not needs_attention(order)
 
 
+def idle_reset_waits(guest: GuestSession, order: Order | None) -> bool:
+    """The idle reset must not end this visit yet: its payment is in flight, or it is paid and its
+    receipt has not been shown on this kiosk. A confirmation can outlast the idle limit many times
+    over (reconciliation); the guest who waited must see the receipt, and the idle clock starts
+    again from there (the receipt page touches the visit and runs its own countdown)."""
+    if payment_in_flight(order):
+        return True
+    return order is not None and order.status == OrderStatus.PAID and not guest.receipt_shown(order)
+
+
 def needs_attention(order: Order) -> bool:
     return order.tenders.filter(released_at__isnull=True, status="needs_attention").exists()
 

@@ -116,7 +116,8 @@ def guest_view(view=None, *, poll: bool = False):
     """A page of one guest's visit: `/kiosk/g/<guest id>/…`, the id checked against the session.
 
     A visit idle for longer than the idle time, the countdown and some slack is ended here even if
-    the page's JavaScript did not (unless a payment is in flight). `poll`: htmx polling, which
+    the page's JavaScript did not, unless a payment is in flight or its receipt is still to be
+    shown (`services.idle_reset_waits`). `poll`: htmx polling, which
     does not count as the guest touching the screen.
     """
 
@@ -128,7 +129,7 @@ def guest_view(view=None, *, poll: bool = False):
             if not guest.belongs_to(guest_id, request.kiosk):
                 return go(request, guest_home(guest, request.kiosk))
             idle = guest.idle_seconds() > services.server_idle_limit_seconds()
-            if idle and not services.payment_in_flight(guest.order()):
+            if idle and not services.idle_reset_waits(guest, guest.order()):
                 services.wipe_guest_session(session=request.session)
                 rotate_token(request)
                 return go(request, reverse("kiosk:attract"))
@@ -626,6 +627,7 @@ def receipt(request):
     if order.status not in COMPLETED_STATUSES:
         return SeeOther(_route(request.guest, order))
     tenders = list(selectors.counting_tenders(order).select_related("transaction"))
+    request.guest.mark_receipt_shown(order)  # the idle reset counts from here (touched above)
     return page(
         request,
         "kiosk/receipt.html",

@@ -27,6 +27,8 @@ DEMO_STORE = {
     "ecard_store_id": "store-001",
     "online_terminal_id": "web-01",
 }
+# The demo kiosk at the demo store; `seed_demo` prints a one-step enrollment link for it.
+DEMO_KIOSK = {"name": "Demo kiosk", "terminal_id": "kiosk-01"}
 DEMO_MENU = [
     (
         "Coffee",

@@ -160,3 +160,32 @@ def test_options_are_checked_before_anything_is_sent(sandbox, tmp_path):
         call_command("ecard_certify", out=tmp_path, pin="12")
     assert EcardTransaction.objects.count() == 0
     assert sandbox.ledger() == []
+
+
+def test_the_documented_command_works_from_a_second_shell_with_make_run_up(
+    sandbox, settings, tmp_path, capsys
+):
+    """`DEBUG=1 python manage.py ecard_certify`, no options: the key `make run` wrote for its
+    sandbox is found (DEBUG, loopback only) and the command creates its own local test card."""
+    from config.settings import local_sandbox_control_key
+
+    key_file = tmp_path / "control-key"
+    key_file.write_text(settings.ECARD_SANDBOX_CONTROL_KEY + "\n")
+    assert local_sandbox_control_key(key_file, "https://eCard.example.com/api/v1") == ""
+    assert local_sandbox_control_key(tmp_path / "absent", settings.ECARD_BASE_URL) == ""
+    settings.ECARD_SANDBOX_CONTROL_KEY = local_sandbox_control_key(
+        key_file, settings.ECARD_BASE_URL
+    )
+
+    call_command("ecard_certify", out=tmp_path / "pack")
+
+    document, _files = read_pack(tmp_path / "pack")
+    assert all(s["passed"] for s in document["scenarios"]), document["scenarios"]
+    assert sandbox.card(LOCAL_CARD) is not None
+    assert "Sandbox test cards created" in capsys.readouterr().out
+
+
+def test_without_a_card_it_says_how_to_reach_the_local_sandbox(settings, tmp_path):
+    settings.ECARD_SANDBOX_CONTROL_KEY = ""
+    with pytest.raises(CommandError, match="make run"):
+        call_command("ecard_certify", out=tmp_path)

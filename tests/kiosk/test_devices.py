@@ -240,3 +240,32 @@ def test_codes_need_the_enroll_permission(kiosk):
     assert client.post(f"/admin/kiosk/kiosk/{kiosk.id}/enrollment-code/").status_code == 403
     assert client.get("/admin/kiosk/kiosk/lockouts/").status_code == 403
     assert not EnrollmentCode.objects.exists()
+
+
+def test_the_add_kiosk_form_shows_only_what_staff_fill_in(kiosk):
+    from kiosk.models import Kiosk
+
+    user = User.objects.create_superuser("owner", password="correct horse battery")
+    client = Client()
+    client.force_login(user)
+
+    page = client.get("/admin/kiosk/kiosk/add/").content.decode()
+
+    assert "DatabaseDefault" not in page
+    assert "field-created_at" not in page
+    assert "field-enrolled_at" not in page
+    response = client.post(
+        "/admin/kiosk/kiosk/add/",
+        {
+            "name": "Lobby 2",
+            "store": kiosk.store_id,
+            "terminal_id": "kiosk-02",
+            "active": "on",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    added = Kiosk.objects.get(terminal_id="kiosk-02")
+    assert added.created_at is not None
+    assert (
+        "field-created_at" in client.get(f"/admin/kiosk/kiosk/{added.id}/change/").content.decode()
+    )

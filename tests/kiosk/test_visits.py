@@ -186,3 +186,63 @@ def test_a_poll_from_a_disabled_kiosk_moves_the_whole_page(device, kiosk):
     response = device.get(g(guest_id, "status/"), headers={"HX-Request": "true"})
     assert response["HX-Redirect"] == "/kiosk/"
     assert device.get("/kiosk/").status_code == 503
+
+
+def _idle_for(device, seconds: float) -> None:
+    """As if the guest had not touched the screen for `seconds` (the server's idle clock)."""
+    session = device.session
+    session["kiosk_guest"] = {**session["kiosk_guest"], "touched": time.time() - seconds}
+    session.save()
+
+
+def test_a_payment_confirmed_after_the_idle_limit_still_shows_its_receipt(
+    device, items, new_card, sandbox, settings
+):
+    settings.ECARD_GUEST_BUDGET_SECONDS = 1
+    guest_id = start_visit(device)
+    order_items(device, guest_id, [(items["latte"], 1)])
+    sandbox.set_faults([{"match": {"endpoint": "redeem"}, "action": "drop_after_commit"}])
+    card = new_card("10.00")
+    assert pay(device, guest_id, card)["Location"] == g(guest_id, "confirming/")
+    sandbox.set_faults([])
+    # Confirming took far longer than the server's idle limit; the poll does not touch the visit.
+    limit = services.server_idle_limit_seconds()
+    _idle_for(device, limit + 40)
+    assert device.get(g(guest_id, "status/"), {"shown": "payment_pending"}).status_code == 204
+
+    row = EcardTransaction.objects.get(kind="redeem")
+    EcardTransaction.objects.filter(id=row.id).update(next_attempt_at=row.created_at)
+    from ecard_integration import reconciliation
+
+    assert reconciliation.reconcile(row.id) == State.APPROVED
+
+    polled = device.get(
+        g(guest_id, "status/"), {"shown": "payment_pending"}, HTTP_HX_REQUEST="true"
+    )
+    assert polled["HX-Redirect"] == g(guest_id, "receipt/")
+    receipt = device.get(g(guest_id, "receipt/"))
+    assert receipt.status_code == 200
+    assert card[-4:] in receipt.content.decode()
+    assert Order.objects.get().status == OrderStatus.PAID
+    # The idle clock starts again from the receipt: shown again a moment later, still there.
+    assert device.get(g(guest_id, "receipt/")).status_code == 200
+
+    # Once shown, the receipt's own idle limit ends the visit as usual.
+    _idle_for(device, limit + 1)
+    response = device.get(g(guest_id, "receipt/"))
+    assert response.status_code == 303
+    assert response["Location"] == "/kiosk/"
+    assert "kiosk_guest" not in device.session
+    assert Order.objects.get().status == OrderStatus.PAID
+
+
+def test_an_idle_visit_with_an_unpaid_order_is_wiped_and_the_order_cancelled(device, items):
+    guest_id = start_visit(device)
+    order_items(device, guest_id, [(items["latte"], 1)])
+    _idle_for(device, services.server_idle_limit_seconds() + 1)
+
+    response = device.get(g(guest_id, "pay/"))
+
+    assert response["Location"] == "/kiosk/"
+    assert "kiosk_order" not in device.session
+    assert Order.objects.get().status == OrderStatus.CANCELLED

@@ -1,5 +1,6 @@
 """The demo seed (menu included) and the ordering beat task."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -23,6 +24,35 @@ def test_seed_demo_seeds_cards_and_the_menu_and_can_run_twice(sandbox, capsys, s
     assert Store.objects.get().ecard_store_id == "store-001"
     assert sandbox.card(DEMO_CARDS[0]["card_number"])["balance"] == "100.00"
     assert "Demo menu: 8 items" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_seed_demo_prints_the_web_address_a_kiosk_link_and_how_to_reset_the_password(
+    sandbox, capsys, settings, client
+):
+    from kiosk.models import Kiosk
+
+    settings.DEBUG = True
+    call_command("seed_demo", web_addr="127.0.0.1:8123")
+    first = capsys.readouterr().out
+    call_command("seed_demo", web_addr="127.0.0.1:8123")
+    second = capsys.readouterr().out
+
+    for out in (first, second):
+        assert "8000" not in out
+        assert "Demo menu: 8 items (http://127.0.0.1:8123/)" in out
+        assert "http://127.0.0.1:8123/admin/" in out
+    assert "Staff login: admin / " in first
+    assert "manage.py changepassword admin" in second
+    kiosk = Kiosk.objects.get()  # one demo kiosk, however many starts
+    assert kiosk.store.ecard_store_id == "store-001"
+    # The printed link enrolls a browser in one step (open it, confirm).
+    links = re.findall(r"http://127\.0\.0\.1:8123(/kiosk/enroll/([0-9]{16})/)", second)
+    assert len(links) == 1
+    path, code = links[0]
+    assert "valid for 15 minutes" in second
+    assert client.post(path, {"code": code})["Location"] == "/kiosk/"
+    assert client.get("/kiosk/").status_code == 200
 
 
 def test_the_beat_task_is_registered_under_its_name():

@@ -456,8 +456,10 @@ class Command(BaseCommand):
             void_card = void_card or None
         if not card or not pin:
             raise CommandError(
-                "give the test card with --card and --pin (eCard's sandbox test card), or run "
-                "against the local sandbox with --setup-sandbox-cards"
+                "give the test card with --card and --pin (eCard's sandbox test card). Against "
+                "the local sandbox it makes its own: with `make run` up and DEBUG=1 it finds the "
+                "sandbox's control key in var/sandbox/control-key (or set "
+                "ECARD_SANDBOX_CONTROL_KEY)"
             )
         try:
             options["card"] = wire.parse_card_number(card)
