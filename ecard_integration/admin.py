@@ -8,6 +8,7 @@ the ciphertexts never.
 """
 
 import re
+import secrets
 from datetime import timedelta
 
 from django.contrib import admin, messages
@@ -23,13 +24,15 @@ from django.utils.formats import localize
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
-from ecard_integration import evidence, services, wire
+from ecard_integration import callers, crypto, evidence, services, wire
 from ecard_integration.errors import EcardError, InvalidInput
-from ecard_integration.forms import BalanceLookupForm, LoadCardForm, VoidForm
+from ecard_integration.forms import BalanceLookupForm, FindCardForm, LoadCardForm, VoidForm
 from ecard_integration.models import (
+    IN_FLIGHT_STATES,
     VOID_KIND_FOR,
     EcardExchange,
     EcardTransaction,
+    Kind,
     Source,
     State,
 )
@@ -37,6 +40,50 @@ from ecard_integration.selectors import attention_summary
 
 LAST4 = re.compile(r"[0-9]{4}")
 CARD_NUMBER_LIKE = re.compile(r"[0-9]{12,19}")
+# The staff session keeps the cards found by full number: an opaque token → the card's keyed hash.
+CARD_SEARCHES_SESSION_KEY = "ecard_card_searches"
+CARD_SEARCHES_KEPT = 20
+RESULT_REFRESH_SECONDS = 3
+REPEAT_MESSAGE = (
+    "This form had already been sent: this is the result of that first send. Nothing was sent "
+    "again."
+)
+
+
+class HttpResponseSeeOther(HttpResponseRedirect):
+    """303: the answer to a POST is fetched by GET, so a refresh repeats the GET, not the POST."""
+
+    status_code = 303
+
+
+def looks_like_card_number(term: str) -> bool:
+    """12 to 19 digits once spaces and dashes are dropped: never searched, never echoed."""
+    return bool(CARD_NUMBER_LIKE.fullmatch(term.strip().replace(" ", "").replace("-", "")))
+
+
+def without_param(request, name: str) -> str:
+    """The request's path and query string with one parameter dropped."""
+    params = request.GET.copy()
+    params.pop(name, None)
+    query = params.urlencode()
+    return f"{request.path}?{query}" if query else request.path
+
+
+def refuse_card_number_search(model_admin, request) -> HttpResponseRedirect | None:
+    """A full card number in a changelist's `?q=` is refused: the address would carry it (it is
+    already in the access log; at least no page, link or redirect repeats it)."""
+    if not looks_like_card_number(request.GET.get("q", "")):
+        return None
+    model_admin.message_user(
+        request,
+        "Card numbers are never searched in the search box, because the page address would "
+        "carry the number. Use \u201cFind a card by its full number\u201d on the transaction "
+        "list.",
+        messages.WARNING,
+    )
+    return HttpResponseSeeOther(without_param(request, "q"))
+
+
 ATTENTION_STATES = [State.UNKNOWN, State.NEEDS_ATTENTION]
 DEAD_VOID_STATES = [State.DECLINED, State.REJECTED]
 
@@ -72,6 +119,11 @@ def outcome(row: EcardTransaction) -> dict:
         }
     if row.state == State.NEEDS_ATTENTION:
         return {"status": "unknown", "text": f"Needs attention: {row.attention_reason}"}
+    if row.state == State.CREATED:
+        return {
+            "status": "unknown",
+            "text": "Being sent to eCard: this page updates by itself.",
+        }
     return {
         "status": "unknown",
         "text": "eCard did not answer; reconciliation will finish it.",
@@ -89,6 +141,28 @@ class AttentionFilter(admin.SimpleListFilter):
         if self.value() == "yes":
             return queryset.filter(state__in=ATTENTION_STATES)
         return queryset
+
+
+class CardFilter(admin.SimpleListFilter):
+    """Transactions of one card found by its full number (`find_card_view`): the URL carries an
+    opaque token from the staff session, never the number nor its hash."""
+
+    title = "card found by full number"
+    parameter_name = "card"
+
+    def lookups(self, request, model_admin):
+        found = card_searches(request).get(self.value() or "")
+        return [(self.value(), f"\u2022\u2022\u2022\u2022 {found['last4']}")] if found else []
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        found = card_searches(request).get(self.value())
+        return queryset.filter(card_hash=found["hash"]) if found else queryset.none()
+
+
+def card_searches(request) -> dict:
+    return request.session.get(CARD_SEARCHES_SESSION_KEY, {})
 
 
 class ExchangeInline(admin.StackedInline):
@@ -166,10 +240,11 @@ class EcardTransactionAdmin(admin.ModelAdmin):
         "attention",
         "age",
     )
-    list_filter = (AttentionFilter, "kind", "state", "source", "store_id", "created_at")
+    list_filter = (CardFilter, AttentionFilter, "kind", "state", "source", "store_id", "created_at")
     search_fields = ("=request_id", "=processor_transaction_id", "=caller_reference")
     search_help_text = (
-        "The card's last four digits, a request id, an eCard transaction id or a caller reference."
+        "The card's last four digits, a request id, an eCard transaction id or a caller "
+        "reference. A full card number goes in \u201cFind a card by its full number\u201d."
     )
     list_select_related = ("requested_by",)
     list_per_page = 100
@@ -317,26 +392,6 @@ class EcardTransactionAdmin(admin.ModelAdmin):
             found |= Q(card_last4=term)
         return queryset.filter(found), False
 
-    def _full_card_number_search(self, request) -> HttpResponseRedirect | None:
-        """A full card number typed into the search box is never searched nor echoed back:
-        search by its last four digits instead (unless it is an id we do store)."""
-        term = request.GET.get("q", "").strip()
-        digits = term.replace(" ", "").replace("-", "")
-        if not CARD_NUMBER_LIKE.fullmatch(digits):
-            return None
-        stored_id = EcardTransaction.objects.filter(processor_transaction_id=term).exists()
-        if stored_id or EcardTransaction.objects.filter(caller_reference=term).exists():
-            return None
-        params = request.GET.copy()
-        params["q"] = digits[-4:]
-        self.message_user(
-            request,
-            "Card numbers are never searched in full: showing cards ending in "
-            f"{digits[-4:]} instead.",
-            messages.WARNING,
-        )
-        return HttpResponseRedirect(f"{request.path}?{params.urlencode()}")
-
     # --- Views ----------------------------------------------------------------------------------
 
     def get_urls(self):
@@ -345,7 +400,13 @@ class EcardTransactionAdmin(admin.ModelAdmin):
         return [
             path("load/", wrap(self.load_view), name="{}_{}_load".format(*info)),
             path("balance/", wrap(self.balance_view), name="{}_{}_balance".format(*info)),
+            path("find-card/", wrap(self.find_card_view), name="{}_{}_find_card".format(*info)),
             path("<path:object_id>/void/", wrap(self.void_view), name="{}_{}_void".format(*info)),
+            path(
+                "<path:object_id>/result/",
+                wrap(self.result_view),
+                name="{}_{}_result".format(*info),
+            ),
             *super().get_urls(),
         ]
 
@@ -353,9 +414,18 @@ class EcardTransactionAdmin(admin.ModelAdmin):
         return reverse(f"admin:ecard_integration_ecardtransaction_{name}", args=args)
 
     def changelist_view(self, request, extra_context=None):
-        redirect = self._full_card_number_search(request)
+        redirect = refuse_card_number_search(self, request)
         if redirect is not None:
             return redirect
+        token = request.GET.get(CardFilter.parameter_name)
+        if token is not None and token not in card_searches(request):
+            self.message_user(
+                request,
+                "That card search is no longer available (it lasts as long as your session). "
+                "Find the card by its full number again.",
+                messages.WARNING,
+            )
+            return HttpResponseSeeOther(without_param(request, CardFilter.parameter_name))
         summary = attention_summary()
         context = {
             "attention": summary,
@@ -364,6 +434,8 @@ class EcardTransactionAdmin(admin.ModelAdmin):
             "attention_url": self._url("changelist") + "?attention=yes",
             "load_url": self._url("load") if self.has_load_permission(request) else "",
             "balance_url": self._url("balance") if self.has_view_permission(request) else "",
+            "find_card_url": self._url("find_card") if self.has_view_permission(request) else "",
+            "find_card_form": FindCardForm(),
             **(extra_context or {}),
         }
         return super().changelist_view(request, extra_context=context)
@@ -397,6 +469,10 @@ class EcardTransactionAdmin(admin.ModelAdmin):
             },
         )
 
+    # Every staff form that sends to eCard is post/redirect/get with a one-time attempt key: the
+    # POST answers 303 to `result_view` (a GET that sends nothing), and the same form sent again
+    # finds the first transaction through its key (see `services._attempt_made`).
+
     def void_view(self, request, object_id):
         if not self.has_void_permission(request):
             raise PermissionDenied
@@ -415,6 +491,7 @@ class EcardTransactionAdmin(admin.ModelAdmin):
                     source=Source.STAFF,
                     requested_by=request.user,
                     reason=reason,
+                    attempt_key=form.cleaned_data["attempt_key"],
                 )
             except services.NotVoidableError as exc:
                 self.message_user(request, f"Not voided: {exc.message}.", messages.ERROR)
@@ -430,22 +507,16 @@ class EcardTransactionAdmin(admin.ModelAdmin):
             except EcardError as exc:
                 self.message_user(request, f"Not voided: {exc.message}", messages.ERROR)
                 return HttpResponseRedirect(change_url)
-            self.log_change(
-                request,
-                original,
-                f"Void {void_row.request_id} requested ({void_row.get_state_display()}). "
-                f"Reason: {reason}",
-            )
-            return self._render(
-                request,
-                "void_result.html",
-                "Void outcome",
-                original=original,
-                original_url=change_url,
-                void=void_row,
-                void_url=self._url("change", void_row.pk),
-                outcome=outcome(void_row),
-            )
+            if getattr(void_row, "is_repeat", False):
+                self.message_user(request, REPEAT_MESSAGE, messages.INFO)
+            else:
+                self.log_change(
+                    request,
+                    original,
+                    f"Void {void_row.request_id} requested ({void_row.get_state_display()}). "
+                    f"Reason: {reason}",
+                )
+            return HttpResponseSeeOther(self._url("result", void_row.pk))
         return self._render(
             request,
             "void_confirm.html",
@@ -453,6 +524,7 @@ class EcardTransactionAdmin(admin.ModelAdmin):
             original=original,
             original_url=change_url,
             voidable=self.voidable(original),
+            caller=callers.describe(original.caller_reference),
             form=form,
         )
 
@@ -471,20 +543,18 @@ class EcardTransactionAdmin(admin.ModelAdmin):
                     source=Source.STAFF,
                     requested_by=request.user,
                     reason=data["note"],
+                    attempt_key=data["attempt_key"],
                 )
             except EcardError as exc:
                 self._form_error(form, exc)
             else:
-                self.log_addition(request, row, f"Card load requested ({row.get_state_display()})")
-                return self._render(
-                    request,
-                    "load_result.html",
-                    "Card load",
-                    row=row,
-                    row_url=self._url("change", row.pk),
-                    outcome=outcome(row),
-                    load_url=self._url("load"),
-                )
+                if getattr(row, "is_repeat", False):
+                    self.message_user(request, REPEAT_MESSAGE, messages.INFO)
+                else:
+                    self.log_addition(
+                        request, row, f"Card load requested ({row.get_state_display()})"
+                    )
+                return HttpResponseSeeOther(self._url("result", row.pk))
         return self._render(request, "load_form.html", "Load a card", form=form)
 
     def balance_view(self, request):
@@ -500,24 +570,97 @@ class EcardTransactionAdmin(admin.ModelAdmin):
                     pin=None,
                     source=Source.STAFF,
                     requested_by=request.user,
+                    attempt_key=form.cleaned_data["attempt_key"],
                 )
             except EcardError as exc:
                 self._form_error(form, exc)
             else:
-                return self._render(
-                    request,
-                    "balance_result.html",
-                    "Balance lookup",
-                    row=row,
-                    row_url=self._url("change", row.pk),
-                    outcome=outcome(row),
-                    balance_url=self._url("balance"),
-                )
+                if getattr(row, "is_repeat", False):
+                    self.message_user(request, REPEAT_MESSAGE, messages.INFO)
+                # The result page is keyed by the transaction: the card number is in no URL.
+                return HttpResponseSeeOther(self._url("result", row.pk))
         return self._render(request, "balance_form.html", "Balance lookup", form=form)
+
+    def result_view(self, request, object_id):
+        """What a staff load, balance lookup or void came to: a GET, so a refresh sends nothing.
+        While eCard's answer is still awaited the page says so and refreshes itself."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        row = self.get_object(request, unquote(object_id))
+        if row is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        context = {
+            "outcome": outcome(row),
+            "refresh_seconds": RESULT_REFRESH_SECONDS if row.state in IN_FLIGHT_STATES else None,
+            "row_url": self._url("change", row.pk),
+        }
+        if row.kind == Kind.LOAD:
+            return self._render(
+                request,
+                "load_result.html",
+                "Card load",
+                row=row,
+                load_url=self._url("load") if self.has_load_permission(request) else "",
+                **context,
+            )
+        if row.kind == Kind.BALANCE_INQUIRY:
+            return self._render(
+                request,
+                "balance_result.html",
+                "Balance lookup",
+                row=row,
+                balance_url=self._url("balance"),
+                **context,
+            )
+        if row.is_void:
+            return self._render(
+                request,
+                "void_result.html",
+                "Void outcome",
+                original=row.original,
+                original_url=self._url("change", row.original_id),
+                void=row,
+                void_url=context.pop("row_url"),
+                caller=callers.describe(row.original.caller_reference),
+                **context,
+            )
+        return HttpResponseRedirect(self._url("change", row.pk))
+
+    def find_card_view(self, request):
+        """Find a card's transactions by its full number: a POST (the number is in no URL) that
+        answers 303 to the list filtered by an opaque token kept in the staff session."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        form = FindCardForm(request.POST)
+        changelist = self._url("changelist")
+        try:
+            if not form.is_valid():
+                raise InvalidInput("Enter the card number.", field="card_number")
+            number = wire.parse_card_number(form.cleaned_data["card_number"])
+        except InvalidInput as exc:
+            self.message_user(request, f"No card searched: {exc.message}", messages.ERROR)
+            return HttpResponseSeeOther(changelist)
+        token = secrets.token_urlsafe(12)
+        searches = dict(card_searches(request))
+        searches[token] = {"hash": crypto.card_hash(number), "last4": number[-4:]}
+        # The newest few only: a session never grows without bound.
+        request.session[CARD_SEARCHES_SESSION_KEY] = dict(
+            list(searches.items())[-CARD_SEARCHES_KEPT:]
+        )
+        return HttpResponseSeeOther(f"{changelist}?{CardFilter.parameter_name}={token}")
 
     @staticmethod
     def _form_error(form, exc: EcardError) -> None:
-        if isinstance(exc, InvalidInput):
+        if isinstance(exc, services.AttemptKeyReusedError):
+            form.add_error(
+                None,
+                "This form had already been sent for another request, so nothing was sent. "
+                "Check the details and send it again to make a new request.",
+            )
+            form.renew_attempt_key()
+        elif isinstance(exc, InvalidInput):
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         elif isinstance(exc, services.CardBusyError):
             form.add_error(
@@ -593,6 +736,12 @@ class EcardExchangeAdmin(admin.ModelAdmin):
         return super().has_view_permission(request, obj) or request.user.has_perm(
             "ecard_integration.view_ecardtransaction"
         )
+
+    def changelist_view(self, request, extra_context=None):
+        redirect = refuse_card_number_search(self, request)
+        if redirect is not None:
+            return redirect
+        return super().changelist_view(request, extra_context=extra_context)
 
     def has_add_permission(self, request):
         return False

@@ -5,8 +5,11 @@ The forms only collect input. Card numbers and amounts are validated by the serv
 """
 
 import re
+import secrets
 
 from django import forms
+
+from ecard_integration.services import ATTEMPT_KEY_RE
 
 REASON_MAX_LENGTH = 500
 # Control characters other than newline and tab have no place in a stored reason.
@@ -26,13 +29,50 @@ class CardNumberInput(forms.TextInput):
         return None
 
 
+def new_attempt_key() -> str:
+    """A fresh one-time key for a staff form (32 URL-safe characters)."""
+    return secrets.token_urlsafe(24)
+
+
+class AttemptKeyForm(forms.Form):
+    """A form that sends to eCard, with a one-time key rendered into it when it is opened.
+
+    The key goes to the service, which stores it on the transaction before anything is sent: the
+    same form sent twice (refresh, double click, back and resubmit, two tabs) finds the first
+    transaction instead of making a second.
+    """
+
+    EXPIRED = "This form is out of date. Nothing was sent: check the details and send it again."
+
+    attempt_key = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, data=None, **kwargs):
+        if data is None:
+            kwargs.setdefault("initial", {}).setdefault("attempt_key", new_attempt_key())
+        super().__init__(data, **kwargs)
+
+    def clean(self):
+        cleaned = super().clean()
+        if not ATTEMPT_KEY_RE.fullmatch(cleaned.get("attempt_key") or ""):
+            # A missing key would make a send that a refresh repeats: refuse it, and render a
+            # fresh key for the next send.
+            self.add_error(None, self.EXPIRED)
+            self.renew_attempt_key()
+        return cleaned
+
+    def renew_attempt_key(self) -> None:
+        """Render a fresh key: the next send of this form is a new request."""
+        self.data = self.data.copy()
+        self.data["attempt_key"] = new_attempt_key()
+
+
 class ReasonField(forms.CharField):
     def to_python(self, value):
         value = super().to_python(value)
         return normalise_text(value) if value else value
 
 
-class VoidForm(forms.Form):
+class VoidForm(AttemptKeyForm):
     reason = ReasonField(
         label="Reason",
         max_length=REASON_MAX_LENGTH,
@@ -41,7 +81,7 @@ class VoidForm(forms.Form):
     )
 
 
-class LoadCardForm(forms.Form):
+class LoadCardForm(AttemptKeyForm):
     card_number = forms.CharField(
         label="Card number",
         max_length=40,
@@ -65,7 +105,7 @@ class LoadCardForm(forms.Form):
     )
 
 
-class BalanceLookupForm(forms.Form):
+class BalanceLookupForm(AttemptKeyForm):
     card_number = forms.CharField(
         label="Card number",
         max_length=40,
@@ -73,4 +113,16 @@ class BalanceLookupForm(forms.Form):
             attrs={"autocomplete": "off", "inputmode": "numeric", "spellcheck": "false"}
         ),
         help_text="12 to 19 digits, no spaces.",
+    )
+
+
+class FindCardForm(forms.Form):
+    """Find a card's transactions by its full number: sent by POST, so the number is in no URL."""
+
+    card_number = forms.CharField(
+        label="Find a card by its full number",
+        max_length=40,
+        widget=CardNumberInput(
+            attrs={"autocomplete": "off", "inputmode": "numeric", "spellcheck": "false"}
+        ),
     )

@@ -66,6 +66,10 @@ class EcardTransaction(models.Model):
     caller_intent = models.CharField(
         max_length=8, choices=CallerIntent.choices, default=CallerIntent.PENDING
     )
+    # A staff form's one-time key: a refresh, a double click or a second tab that sends the same
+    # form finds this row instead of sending again. Unique where set (see Meta).
+    # NULL, not "": rows without a key stay out of the unique index.
+    attempt_key = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
 
     # The card: encrypted, a keyed hash to find it, the last four to show it.
     card_ciphertext = models.BinaryField()
@@ -128,6 +132,13 @@ class EcardTransaction(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(amount__isnull=True) | Q(amount__gt=0), name="amount_positive"
+            ),
+            # A partial unique index: guest rows carry no key and pay nothing for it (no LIKE
+            # index either, see migration 0003).
+            models.UniqueConstraint(
+                fields=["attempt_key"],
+                condition=Q(attempt_key__isnull=False),
+                name="one_transaction_per_attempt_key",
             ),
         ]
         indexes = [

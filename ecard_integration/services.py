@@ -6,6 +6,7 @@ one conditional update. A call whose outcome stays unknown is left to reconcilia
 """
 
 import logging
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -35,6 +36,8 @@ from ecard_integration.models import (
 logger = logging.getLogger(__name__)
 
 GUEST_SOURCES = (Source.KIOSK, Source.ONLINE)
+# A staff form's one-time key (the same shape as ordering's attempt keys).
+ATTEMPT_KEY_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 class CardBusyError(EcardError):
@@ -43,6 +46,19 @@ class CardBusyError(EcardError):
 
 class NotVoidableError(EcardError):
     """The transaction is not an approved load or redeem, or it already has a void."""
+
+
+class AttemptKeyReusedError(EcardError):
+    """The attempt key already belongs to a different request (another card, amount or kind).
+
+    Nothing was sent. `existing` is the transaction the key belongs to.
+    """
+
+    default_code = "attempt_key_reused"
+
+    def __init__(self, message: str, *, existing: EcardTransaction) -> None:
+        super().__init__(message)
+        self.existing = existing
 
 
 def db_now_plus(seconds: float):
@@ -64,8 +80,13 @@ def load(
     requested_by=None,
     reason: str = "",
     budget_seconds: float | None = None,
+    attempt_key: str | None = None,
 ) -> EcardTransaction:
-    """Add value to a card. Staff side: no PIN."""
+    """Add value to a card. Staff side: no PIN.
+
+    `attempt_key` (every public service takes one): a repeat of the same call with the same key
+    returns the first call's transaction and sends nothing (see `_run`).
+    """
     return _run(
         Kind.LOAD,
         card_number=wire.parse_card_number(card_number),
@@ -78,6 +99,7 @@ def load(
         requested_by=requested_by,
         reason=reason,
         budget_seconds=budget_seconds,
+        attempt_key=attempt_key,
     )
 
 
@@ -91,6 +113,7 @@ def redeem(
     terminal_id: str = "",
     reference: str = "",
     budget_seconds: float | None = None,
+    attempt_key: str | None = None,
 ) -> EcardTransaction:
     """Take value from a card. Guest-facing sources must give the card's PIN."""
     return _run(
@@ -103,6 +126,7 @@ def redeem(
         terminal_id=terminal_id,
         reference=reference,
         budget_seconds=budget_seconds,
+        attempt_key=attempt_key,
     )
 
 
@@ -116,6 +140,7 @@ def balance_inquiry(
     reference: str = "",
     requested_by=None,
     budget_seconds: float | None = None,
+    attempt_key: str | None = None,
 ) -> EcardTransaction:
     """Ask a card's balance. Guest-facing sources must give the card's PIN."""
     return _run(
@@ -129,6 +154,7 @@ def balance_inquiry(
         reference=reference,
         requested_by=requested_by,
         budget_seconds=budget_seconds,
+        attempt_key=attempt_key,
     )
 
 
@@ -140,6 +166,7 @@ def void(
     reason: str = "",
     blind: bool = False,
     budget_seconds: float | None = None,
+    attempt_key: str | None = None,
 ) -> EcardTransaction:
     """Reverse an approved load or redeem in full.
 
@@ -148,11 +175,21 @@ def void(
     """
     if original.kind not in VOID_KIND_FOR:
         raise NotVoidableError("only loads and redeems can be voided")
+    card_number = crypto.decrypt_text(original.card_ciphertext)
+    # A repeat of a void already made is answered before the checks it would now fail.
+    repeat = _attempt_made(
+        attempt_key,
+        kind=VOID_KIND_FOR[original.kind],
+        card_number=card_number,
+        amount=None,
+        original=original,
+    )
+    if repeat is not None:
+        return repeat
     if not blind and original.state != State.APPROVED:
         raise NotVoidableError(
             f"only an approved transaction can be voided (it is {original.state})"
         )
-    card_number = crypto.decrypt_text(original.card_ciphertext)
     return _run(
         VOID_KIND_FOR[original.kind],
         card_number=card_number,
@@ -166,6 +203,7 @@ def void(
         reason=reason,
         original=original,
         budget_seconds=budget_seconds,
+        attempt_key=attempt_key,
     )
 
 
@@ -211,9 +249,14 @@ def _run(
     reason: str = "",
     original: EcardTransaction | None = None,
     budget_seconds: float | None = None,
+    attempt_key: str | None = None,
 ) -> EcardTransaction:
     if source not in Source.values:
         raise InvalidInput("unknown source", field="source")
+    request = {"kind": kind, "card_number": card_number, "amount": amount, "original": original}
+    repeat = _attempt_made(attempt_key, **request)
+    if repeat is not None:
+        return repeat
     store_id = wire.parse_store_or_terminal_id(store_id, field="store_id")
     terminal_id = wire.parse_store_or_terminal_id(terminal_id, field="terminal_id")
     budget = budget_seconds or (
@@ -252,6 +295,7 @@ def _run(
         request_sha256=prepared.body_sha256,
         requested_by=requested_by,
         reason=reason,
+        attempt_key=attempt_key,
         # If this process dies mid-call, the sweep picks the row up once the caller is surely gone.
         next_attempt_at=db_now_plus(budget + settings.ECARD_READ_TIMEOUT + 30),
     )
@@ -260,6 +304,11 @@ def _run(
         with transaction.atomic(durable=True):
             row.save()
     except IntegrityError as exc:
+        # The same key sent concurrently (two tabs, a double click): the other call inserted
+        # first, and its transaction is this one.
+        repeat = _attempt_made(attempt_key, **request)
+        if repeat is not None:
+            return repeat
         if (
             original is not None
             and original.voids.exclude(state__in=[State.DECLINED, State.REJECTED]).exists()
@@ -273,6 +322,44 @@ def _run(
     abandoned = row.caller_intent == CallerIntent.GAVE_UP
     if abandoned and row.state == State.APPROVED and row.kind in VOID_KIND_FOR:
         _enqueue_settle_abandoned(row.id)
+    return row
+
+
+def _attempt_made(
+    attempt_key: str | None,
+    *,
+    kind: str,
+    card_number: str,
+    amount: Decimal | None,
+    original: EcardTransaction | None,
+) -> EcardTransaction | None:
+    """The transaction already made under this attempt key, or None (no key: no query).
+
+    The key must name the same request: another card, amount, kind or original is refused.
+    """
+    if attempt_key is None:
+        return None
+    if not isinstance(attempt_key, str) or not ATTEMPT_KEY_RE.fullmatch(attempt_key):
+        raise InvalidInput(
+            "The form's attempt key is missing or malformed: reload the form.",
+            field="attempt_key",
+        )
+    row = EcardTransaction.objects.filter(attempt_key=attempt_key).first()
+    if row is None:
+        return None
+    same = (
+        row.kind == kind
+        and row.card_hash == crypto.card_hash(card_number)
+        and row.amount == amount
+        and row.original_id == (original.id if original else None)
+    )
+    if not same:
+        raise AttemptKeyReusedError(
+            "this form was already sent for a different request "
+            f"({row.get_kind_display().lower()} {row.request_id}); nothing was sent",
+            existing=row,
+        )
+    row.is_repeat = True  # the views audit only a first send
     return row
 
 

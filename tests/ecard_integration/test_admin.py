@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from ecard_integration import services
+from ecard_integration.forms import new_attempt_key
 from ecard_integration.models import EcardTransaction, Kind, Source, State
 from tests.conftest import CLIENT_SECRET
 from tests.ecard_integration.helpers import new_card_number
@@ -76,6 +77,21 @@ def supervisor(django_user_model):
 
 def page(response) -> str:
     return response.content.decode()
+
+
+ATTEMPT_KEY_INPUT = re.compile(r'name="attempt_key" value="([A-Za-z0-9_-]+)"')
+
+
+def form_key(client, url: str) -> str:
+    """Open a staff form (GET) and read the one-time attempt key rendered into it."""
+    found = ATTEMPT_KEY_INPUT.search(page(client.get(url)))
+    assert found, "the form carries no attempt key"
+    return found.group(1)
+
+
+def send_form(client, url: str, data: dict, **kwargs):
+    """Open a staff form and send it once, as a person would, following its redirect."""
+    return client.post(url, {**data, "attempt_key": form_key(client, url)}, follow=True, **kwargs)
 
 
 def assert_no_secrets(html: str, card_number: str) -> None:
@@ -146,13 +162,13 @@ def test_search_by_order_number_in_any_case_and_nothing_partial(admin_client, sa
 
 def test_a_full_card_number_is_never_searched_nor_echoed(admin_client, card):
     mine = services.load(card_number=card, amount="5.00", source=Source.STAFF)
-    response = admin_client.get(CHANGELIST, {"q": card}, follow=True)
-    assert response.redirect_chain
-    assert response.redirect_chain[-1][0].endswith(f"q={card[-4:]}")
+    response = admin_client.get(CHANGELIST, {"q": card, "kind__exact": "load"}, follow=True)
+    assert response.redirect_chain == [(CHANGELIST + "?kind__exact=load", 303)]
     html = page(response)
-    assert mine.request_id in html
+    assert mine.request_id in html  # the list without the search
     assert card not in html
-    assert "never searched in full" in html
+    assert "never searched in the search box" in html
+    assert "Find a card by its full number" in html
 
 
 def test_detail_shows_every_exchange_redacted_and_no_ciphertext(admin_client, card):
@@ -215,12 +231,17 @@ def test_a_supervisor_voids_with_a_required_reason_recorded_once(client, supervi
     assert load.request_id in page(confirm)
 
     # The reason is required: nothing is sent without one.
-    response = client.post(void_url(load), {"reason": "  \r\n "})
+    key = form_key(client, void_url(load))
+    response = client.post(void_url(load), {"reason": "  \r\n ", "attempt_key": key})
     assert response.status_code == 200
     assert "This field is required" in page(response)
     assert not EcardTransaction.objects.filter(original=load).exists()
 
-    response = client.post(void_url(load), {"reason": "Guest returned the card\r\nwrong amount"})
+    response = client.post(
+        void_url(load),
+        {"reason": "Guest returned the card\r\nwrong amount", "attempt_key": key},
+        follow=True,
+    )
     assert response.status_code == 200
     html = page(response)
     assert "Approved" in html
@@ -239,7 +260,10 @@ def test_a_supervisor_voids_with_a_required_reason_recorded_once(client, supervi
 
     # A second void is refused, and the button is gone.
     assert void_url(load) not in page(client.get(change_url(load)))
-    again = client.post(void_url(load), {"reason": "once more"}, follow=True)
+    # As from a second tab opened before the void: its own key, refused.
+    again = client.post(
+        void_url(load), {"reason": "once more", "attempt_key": new_attempt_key()}, follow=True
+    )
     assert "Not voided" in page(again)
     assert EcardTransaction.objects.filter(original=load).count() == 1
     voids = [e for e in sandbox.ledger() if e["type"] == "void-load"]
@@ -271,7 +295,7 @@ def test_a_declined_void_is_shown_in_words(admin_client, sandbox):
     sandbox.create_card(number, Decimal("0.00"))
     load = services.load(card_number=number, amount="20.00", source=Source.STAFF)
     services.redeem(card_number=number, amount="15.00", pin=None, source=Source.STAFF)
-    response = admin_client.post(void_url(load), {"reason": "loaded by mistake"})
+    response = send_form(admin_client, void_url(load), {"reason": "loaded by mistake"})
     html = page(response)
     assert "Declined: Void not permitted (code 80)" in html
     void = EcardTransaction.objects.get(original=load)
@@ -284,7 +308,7 @@ def test_a_void_without_answer_is_left_to_reconciliation(admin_client, sandbox, 
     settings.ECARD_STAFF_BUDGET_SECONDS = 1.0
     load = services.load(card_number=card, amount="10.00", source=Source.STAFF)
     sandbox.set_faults([{"match": {"endpoint": "void-load"}, "action": "error_before"}])
-    response = admin_client.post(void_url(load), {"reason": "test"})
+    response = send_form(admin_client, void_url(load), {"reason": "test"})
     html = page(response)
     assert "eCard did not answer; reconciliation will finish it" in html
     void = EcardTransaction.objects.get(original=load)
@@ -299,7 +323,9 @@ def test_only_approved_loads_and_redeems_offer_a_void(admin_client, card):
     declined = services.redeem(card_number=card, amount="500.00", pin=PIN, source=Source.KIOSK)
     for row in (inquiry, declined):
         assert void_url(row) not in page(admin_client.get(change_url(row)))
-        response = admin_client.post(void_url(row), {"reason": "try"}, follow=True)
+        response = admin_client.post(
+            void_url(row), {"reason": "try", "attempt_key": new_attempt_key()}, follow=True
+        )
         assert "Not voided" in page(response)
     assert not EcardTransaction.objects.filter(original__isnull=False).exists()
 
@@ -313,8 +339,8 @@ def test_load_a_card(client, supervisor, sandbox, card):
     form = client.get(LOAD_URL)
     assert form.status_code == 200
     assert 'name="pin"' not in page(form)
-    response = client.post(
-        LOAD_URL, {"card_number": card, "amount": "25.00", "note": "birthday\r\ngift"}
+    response = send_form(
+        client, LOAD_URL, {"card_number": card, "amount": "25.00", "note": "birthday\r\ngift"}
     )
     assert response.status_code == 200
     html = page(response)
@@ -341,7 +367,7 @@ def test_load_a_card(client, supervisor, sandbox, card):
     ],
 )
 def test_load_with_an_invalid_amount_changes_nothing(admin_client, sandbox, card, amount, message):
-    response = admin_client.post(LOAD_URL, {"card_number": card, "amount": amount})
+    response = send_form(admin_client, LOAD_URL, {"card_number": card, "amount": amount})
     assert response.status_code == 200
     html = page(response)
     assert message in html
@@ -351,7 +377,7 @@ def test_load_with_an_invalid_amount_changes_nothing(admin_client, sandbox, card
 
 
 def test_load_with_an_invalid_card_number_explains_it(admin_client, sandbox):
-    response = admin_client.post(LOAD_URL, {"card_number": "6006 4912", "amount": "5.00"})
+    response = send_form(admin_client, LOAD_URL, {"card_number": "6006 4912", "amount": "5.00"})
     assert "12 to 19 digits" in page(response)
     assert EcardTransaction.objects.count() == 0
     assert sandbox.ledger() == []
@@ -371,7 +397,7 @@ def test_balance_lookup(client, viewer, sandbox):
     sandbox.create_card(number, Decimal("42.50"), pin=PIN)
     client.force_login(viewer)
     assert BALANCE_URL in page(client.get(CHANGELIST))
-    response = client.post(BALANCE_URL, {"card_number": number})
+    response = send_form(client, BALANCE_URL, {"card_number": number})
     html = page(response)
     assert "42.50" in html
     assert f"•••• {number[-4:]}" in html
@@ -380,7 +406,7 @@ def test_balance_lookup(client, viewer, sandbox):
     assert (row.kind, row.source, row.requested_by) == (Kind.BALANCE_INQUIRY, Source.STAFF, viewer)
 
     unknown = new_card_number()
-    html = page(client.post(BALANCE_URL, {"card_number": unknown}))
+    html = page(send_form(client, BALANCE_URL, {"card_number": unknown}))
     assert "Declined: Card not found or invalid (code 14)" in html
 
 

@@ -20,6 +20,7 @@ from django.urls import reverse
 
 from ecard_integration import services
 from ecard_integration.errors import InvalidInput
+from ecard_integration.forms import new_attempt_key
 from ecard_integration.models import EcardTransaction, Kind, Source, State
 from ordering.cart import SESSION_KEY as CART_KEY
 from ordering.models import Order, OrderStatus, Tender
@@ -280,6 +281,7 @@ def test_the_staff_load_form_refuses_bad_input(
     card = new_card("10.00")
     client.force_login(supervisor)
     data = {"card_number": card, "amount": "5.00", "note": "test", field: value}
+    data["attempt_key"] = new_attempt_key()
     with assert_nothing_changed(sandbox):
         response = client.post(LOAD_URL, data)
     assert response.status_code == 200
@@ -297,7 +299,9 @@ def test_the_staff_load_form_refuses_bad_input(
 def test_the_staff_balance_form_refuses_bad_card_numbers(client, sandbox, viewer, value, message):
     client.force_login(viewer)
     with assert_nothing_changed(sandbox):
-        response = client.post(BALANCE_URL, {"card_number": value})
+        response = client.post(
+            BALANCE_URL, {"card_number": value, "attempt_key": new_attempt_key()}
+        )
     assert response.status_code == 200
     assert message in page(response)
 
@@ -385,7 +389,9 @@ def test_hostile_void_reasons_are_stored_verbatim_and_escaped(
 ):
     load = services.load(card_number=new_card("10.00"), amount="5.00", source=Source.STAFF)
     client.force_login(supervisor)
-    result = client.post(void_url(load), {"reason": value})
+    result = client.post(
+        void_url(load), {"reason": value, "attempt_key": new_attempt_key()}, follow=True
+    )
     stored = value.replace("\r\n", "\n").replace("\r", "\n")
     void = EcardTransaction.objects.get(original=load)
     assert void.reason == stored
@@ -408,7 +414,14 @@ def test_hostile_load_notes_are_stored_verbatim_and_escaped(
 ):
     client.force_login(supervisor)
     result = client.post(
-        LOAD_URL, {"card_number": new_card("0.00"), "amount": "1.00", "note": value}
+        LOAD_URL,
+        {
+            "card_number": new_card("0.00"),
+            "amount": "1.00",
+            "note": value,
+            "attempt_key": new_attempt_key(),
+        },
+        follow=True,
     )
     row = EcardTransaction.objects.get(kind=Kind.LOAD)
     assert row.reason == value
@@ -645,7 +658,15 @@ def test_staff_void_and_load_ignore_fields_they_do_not_take(
     card = new_card("50.00")
     load = services.load(card_number=card, amount="20.00", source=Source.STAFF)
     client.force_login(supervisor)
-    client.post(void_url(load), {"reason": "mistake", "amount": "0.01", "state": "declined"})
+    client.post(
+        void_url(load),
+        {
+            "reason": "mistake",
+            "amount": "0.01",
+            "state": "declined",
+            "attempt_key": new_attempt_key(),
+        },
+    )
     void = EcardTransaction.objects.get(original=load)
     assert void.amount_applied == Decimal("20.00")  # the whole load, whatever was posted
     assert sandbox.card(card)["balance"] == "50.00"
@@ -658,6 +679,7 @@ def test_staff_void_and_load_ignore_fields_they_do_not_take(
             "source": "kiosk",
             "state": "declined",
             "pin": PIN,
+            "attempt_key": new_attempt_key(),
         },
     )
     row = EcardTransaction.objects.filter(kind=Kind.LOAD).latest("id")
@@ -762,7 +784,9 @@ def test_the_admin_refuses_the_same_voids(client, sandbox, supervisor, new_card,
         ).content.decode()
     )
     with assert_nothing_changed(sandbox):
-        response = client.post(void_url(original), {"reason": "again"}, follow=True)
+        response = client.post(
+            void_url(original), {"reason": "again", "attempt_key": new_attempt_key()}, follow=True
+        )
     assert f"Not voided: {message}." in page(response)
 
 
@@ -781,7 +805,9 @@ def test_a_second_void_while_the_first_is_unresolved_is_refused(
         with pytest.raises(services.NotVoidableError) as refused:
             services.void(original=load, source=Source.STAFF, reason="second")
         assert refused.value.message == "this transaction already has a void"
-        response = client.post(void_url(load), {"reason": "second"}, follow=True)
+        response = client.post(
+            void_url(load), {"reason": "second", "attempt_key": new_attempt_key()}, follow=True
+        )
         assert "Not voided: this transaction already has a void." in page(response)
 
 

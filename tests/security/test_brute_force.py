@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ecard_integration import crypto, services
+from ecard_integration.forms import new_attempt_key
 from ecard_integration.models import EcardTransaction, Kind, Source, State
 from ordering import lockouts, throttle
 from ordering.models import OrderStatus
@@ -423,7 +424,11 @@ def test_void_and_load_need_staff_with_the_permission(
 @TX
 def test_a_void_is_audited_with_who_and_why(client, sandbox, supervisor, approved_load):
     client.force_login(supervisor)
-    response = client.post(void_url(approved_load), {"reason": "Wrong card\r\nguest asked"})
+    response = client.post(
+        void_url(approved_load),
+        {"reason": "Wrong card\r\nguest asked", "attempt_key": new_attempt_key()},
+        follow=True,
+    )
     assert response.status_code == 200
     void = EcardTransaction.objects.get(original=approved_load)
     assert void.state == State.APPROVED
@@ -447,7 +452,14 @@ def test_a_load_is_audited_with_who_and_why(client, sandbox, supervisor, new_car
     card = new_card("0.00")
     client.force_login(supervisor)
     response = client.post(
-        LOAD_URL, {"card_number": card, "amount": "15.00", "note": "Refund for order 7"}
+        LOAD_URL,
+        {
+            "card_number": card,
+            "amount": "15.00",
+            "note": "Refund for order 7",
+            "attempt_key": new_attempt_key(),
+        },
+        follow=True,
     )
     assert response.status_code == 200
     row = EcardTransaction.objects.get(kind=Kind.LOAD)
@@ -466,7 +478,8 @@ def test_a_load_is_audited_with_who_and_why(client, sandbox, supervisor, new_car
 def test_a_staff_balance_lookup_is_recorded_with_who_asked(client, sandbox, viewer, new_card):
     card = new_card("12.34")
     client.force_login(viewer)
-    assert "12.34" in client.post(BALANCE_URL, {"card_number": card}).content.decode()
+    data = {"card_number": card, "attempt_key": new_attempt_key()}
+    assert "12.34" in client.post(BALANCE_URL, data, follow=True).content.decode()
     row = EcardTransaction.objects.get()
     assert (row.kind, row.source, row.requested_by) == (Kind.BALANCE_INQUIRY, Source.STAFF, viewer)
     assert row.card_last4 == card[-4:]

@@ -153,14 +153,23 @@ def staff_paths(sandbox, superuser_client) -> dict[str, str]:
     ecard = "admin:ecard_integration_ecardtransaction"
     pages = {}
     pages["load"] = client.post(
-        reverse(f"{ecard}_load"), {"card_number": CANARY_CARD_3, "amount": "20.00", "note": "n"}
+        reverse(f"{ecard}_load"),
+        {"card_number": CANARY_CARD_3, "amount": "20.00", "note": "n", "attempt_key": "k" * 32},
+        follow=True,
     ).content.decode()
     pages["balance"] = client.post(
-        reverse(f"{ecard}_balance"), {"card_number": CANARY_CARD_3}
+        reverse(f"{ecard}_balance"),
+        {"card_number": CANARY_CARD_3, "attempt_key": "b" * 32},
+        follow=True,
     ).content.decode()
     load = EcardTransaction.objects.get(kind="load")
     pages["void"] = client.post(
-        reverse(f"{ecard}_void", args=[load.pk]), {"reason": "canary"}
+        reverse(f"{ecard}_void", args=[load.pk]),
+        {"reason": "canary", "attempt_key": "v" * 32},
+        follow=True,
+    ).content.decode()
+    pages["ledger found by full number"] = client.post(
+        reverse(f"{ecard}_find_card"), {"card_number": CANARY_CARD_3}, follow=True
     ).content.decode()
     rows = list(EcardTransaction.objects.order_by("id"))
     pages["ledger"] = client.get(reverse(f"{ecard}_changelist")).content.decode()
@@ -259,10 +268,12 @@ def test_no_canary_leaks_from_the_guest_and_staff_ordering_paths(
     assert f"•••• {CANARY_CARD[-4:]}" in guest_pages["receipt"]
     first = Order.objects.order_by("id").first()
     assert first.number in admin_pages["orders by last four"]
-    for name in ("orders", "ledger"):
-        searched = admin_pages[f"{name} searched by full number"]
-        assert "never searched in full" in searched
-        assert f"ending in {CANARY_CARD[-4:]}" in searched
+    searched = admin_pages["orders searched by full number"]
+    assert "never searched in full" in searched
+    assert f"ending in {CANARY_CARD[-4:]}" in searched
+    assert "never searched in the search box" in admin_pages["ledger searched by full number"]
+    found = admin_pages["ledger found by full number"]
+    assert EcardTransaction.objects.get(kind="load").request_id in found
     assert first.number in admin_pages["orders searched by full number"]
     assert f"•••• {CANARY_CARD[-4:]}" in admin_pages[f"order {first.pk}"]
     assert json.dumps(guest_pages)  # every page was text

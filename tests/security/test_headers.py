@@ -292,7 +292,9 @@ def test_admin_pages_have_a_csp_without_inline_script(client, sandbox, items, ne
         "load form": client.get(reverse("admin:ecard_integration_ecardtransaction_load")),
         "balance form": client.get(reverse("admin:ecard_integration_ecardtransaction_balance")),
         "balance result": client.post(
-            reverse("admin:ecard_integration_ecardtransaction_balance"), {"card_number": card}
+            reverse("admin:ecard_integration_ecardtransaction_balance"),
+            {"card_number": card, "attempt_key": "h" * 32},
+            follow=True,
         ),
         "exchanges": client.get(reverse("admin:ecard_integration_ecardexchange_changelist")),
         "orders": client.get(reverse("admin:ordering_order_changelist")),
