@@ -1,20 +1,16 @@
 """Staff admin: the catalog (editable), and orders with their tenders and eCard transactions
 (read-only: money moves only through the services, and staff voids through the eCard admin)."""
 
-import re
-
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Q
-from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
 
+from ecard_integration.admin import refuse_card_number_search
 from ordering import selectors
 from ordering.models import Category, Item, Order, OrderLine, Store, Tender, TenderStatus
-
-CARD_NUMBER_LIKE = re.compile(r"[0-9]{12,19}")
 
 
 @admin.register(Store)
@@ -136,21 +132,10 @@ class OrderAdmin(admin.ModelAdmin):
     inlines = [OrderLineInline, TenderInline]
 
     def changelist_view(self, request, extra_context=None):
-        # A full card number typed into the search box is never searched nor echoed back into
-        # the page (as in the eCard ledger): the orders it paid are found by its last four.
-        term = request.GET.get("q", "").strip()
-        digits = term.replace(" ", "").replace("-", "")
-        if CARD_NUMBER_LIKE.fullmatch(digits):
-            params = request.GET.copy()
-            params["q"] = digits[-4:]
-            self.message_user(
-                request,
-                "Card numbers are never searched in full: showing orders paid by cards ending "
-                f"in {digits[-4:]} instead.",
-                messages.WARNING,
-            )
-            return HttpResponseRedirect(f"{request.path}?{params.urlencode()}")
-        return super().changelist_view(request, extra_context)
+        # A full card number is never searched (the address would carry it into access logs):
+        # refused without echo, as in the eCard ledger; the last four find the orders it paid.
+        redirect = refuse_card_number_search(self, request)
+        return redirect or super().changelist_view(request, extra_context)
 
     def get_search_results(self, request, queryset, search_term):
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
