@@ -34,7 +34,7 @@ def test_a_right_pin_resets_the_cards_count(sandbox, items, new_card):
     card = new_card("100.00")
     pay(order, card, pin=WRONG_PIN)
     assert pay(order, card, amount="1.00").kind == "partial"
-    assert throttle.failures(crypto.card_hash(card), None, None) == {"card": 0}
+    assert throttle.failures(throttle.Scopes(crypto.card_hash(card))) == {"card": 0}
     pay(order, card, pin=WRONG_PIN)
     assert pay(order, card, amount="1.00").kind == "partial"  # not blocked: one failure since
     assert sandbox.card(card)["failed_pin_attempts"] == 0
@@ -70,7 +70,9 @@ def test_other_declines_do_not_count(sandbox, items, new_card):
     inactive = new_card("100.00", status="inactive")
     for _ in range(3):
         assert pay(order, inactive).kind == "declined"  # 62
-    assert throttle.failures(crypto.card_hash(card), "session-a", "10.0.0.1") == {
+    assert throttle.failures(
+        throttle.Scopes(crypto.card_hash(card), session="session-a", ip="10.0.0.1")
+    ) == {
         "card": 0,
         "session": 0,
         "ip": 0,
@@ -80,19 +82,20 @@ def test_other_declines_do_not_count(sandbox, items, new_card):
 def test_the_api_counts_per_scope_with_prefixed_keys_and_windows(settings):
     settings.PIN_THROTTLE_IP_SECONDS = 1
     card_hash = "c" * 64
-    assert throttle.check(card_hash, "kiosk-7", "192.0.2.1") is False
-    throttle.record_failure(card_hash, "kiosk-7", "192.0.2.1")
-    assert throttle.failures(card_hash, "kiosk-7", "192.0.2.1") == {
+    online = throttle.Scopes(card_hash, session="session-7", ip="192.0.2.1")
+    assert throttle.check(online) is False
+    throttle.record_failure(online)
+    assert throttle.failures(online) == {
         "card": 1,
         "session": 1,
         "ip": 1,
     }
-    throttle.record_failure(card_hash, None, None)
-    assert throttle.check(card_hash, None, None) is True
+    throttle.record_failure(throttle.Scopes(card_hash))
+    assert throttle.check(throttle.Scopes(card_hash)) is True
     assert cache.get(f"pin-throttle:card:{card_hash}") == 2
     throttle.reset(card_hash)
-    assert throttle.check(card_hash, "kiosk-7", "192.0.2.1") is False
-    assert throttle.failures(card_hash, "kiosk-7", "192.0.2.1")["session"] == 1
+    assert throttle.check(online) is False
+    assert throttle.failures(online)["session"] == 1
     time.sleep(1.2)
-    assert throttle.failures(card_hash, "kiosk-7", "192.0.2.1")["ip"] == 0
-    assert throttle.failures(card_hash, "kiosk-7", "192.0.2.1")["session"] == 1
+    assert throttle.failures(online)["ip"] == 0
+    assert throttle.failures(online)["session"] == 1
