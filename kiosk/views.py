@@ -502,8 +502,9 @@ def pay_submit(request):
             confirm_last_try=form.cleaned_data["confirm_last_try"],
         )
     except (InvalidInput, ordering_services.LastTryError, throttle.ThrottleUnavailableError) as exc:
-        # Nothing was sent: back to the PIN screen (it shows a last-try notice when due).
-        guest.flash(exc.message, "error")
+        # Nothing was sent: back to the PIN screen (which itself shows a last-try notice).
+        if not isinstance(exc, ordering_services.LastTryError):
+            guest.flash(exc.message, "error")
         return SeeOther(url(guest, "pay_pin"))
     except ordering_services.PinThrottledError as exc:
         guest.clear_payment()
@@ -689,7 +690,9 @@ def balance_pin(request):
             confirm_last_try=form.cleaned_data["confirm_last_try"],
         )
     except (InvalidInput, ordering_services.LastTryError, throttle.ThrottleUnavailableError) as exc:
-        guest.flash(exc.message, "error")  # nothing was sent
+        # Nothing was sent: back to the PIN screen (which itself shows a last-try notice).
+        if not isinstance(exc, ordering_services.LastTryError):
+            guest.flash(exc.message, "error")
         return SeeOther(url(guest, "balance_pin"))
     except ordering_services.PinThrottledError as exc:
         guest.clear_balance()

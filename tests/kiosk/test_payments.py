@@ -237,6 +237,8 @@ def test_staff_see_blocks_and_unlock_them(device, staff, new_card, sandbox):
     assert "no-store" in page["Cache-Control"]
     assert f"Card •••• {card[-4:]}" in text
     assert "Kiosk Lobby 1" in text
+    assert "kiosk device" in text  # each counter named for what it counts
+    assert "network address" not in text.split('id="lockouts"')[1]  # a kiosk has none
     assert card not in text
     blocked = [lockout for lockout in registry.current() if lockout.blocked]
     assert [lockout.scope for lockout in blocked] == ["card"]

@@ -14,7 +14,7 @@ from ordering.models import OrderStatus, Tender
 from tests.ordering.conftest import PIN, make_order
 from tests.ordering.outage import kill_during_redeem, serve_cache
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
@@ -31,6 +31,7 @@ def _pay(client, order, card):
     )
 
 
+@pytest.mark.redis
 def test_redis_killed_while_the_redeem_is_in_flight_still_shows_the_paid_order(
     private_redis, sandbox, items, new_card
 ):
@@ -49,6 +50,7 @@ def test_redis_killed_while_the_redeem_is_in_flight_still_shows_the_paid_order(
     assert [entry["type"] for entry in sandbox.ledger()] == ["redeem"]
 
 
+@pytest.mark.redis
 def test_redis_down_before_the_attempt_refuses_it_in_a_plain_sentence_and_sends_nothing(
     private_redis, sandbox, items, new_card
 ):
@@ -67,3 +69,25 @@ def test_redis_down_before_the_attempt_refuses_it_in_a_plain_sentence_and_sends_
     assert not Tender.objects.exists()  # no tender left pending
     order.refresh_from_db()
     assert order.status == OrderStatus.OPEN
+
+
+def test_an_unreachable_database_cache_refuses_before_the_send(sandbox, items, new_card, settings):
+    """The embedded default: the database cache. Its table unreachable (here: a table that does
+    not exist, so every cache call raises a DatabaseError) refuses the attempt the same way."""
+    order = make_order([(items["latte"], 1)])
+    card = new_card("20.00")
+    client = Client()
+    client.get(reverse("ordering:order", args=[order.number, order.access_token]))
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "no_such_cache_table",
+        }
+    }
+
+    response = _pay(client, order, card)
+
+    assert response.status_code == 503
+    assert throttle.UNAVAILABLE_MESSAGE in response.content.decode()
+    assert sandbox.ledger() == []
+    assert not Tender.objects.exists()
