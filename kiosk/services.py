@@ -339,9 +339,16 @@ def pay(
     )
 
 
-def ecard_pin_count(card_number: str) -> int:
-    """eCard's count of wrong PINs in a row for a card (the PIN screen warns at the last try)."""
-    return throttle.ecard_pin_count(crypto.card_hash(card_number))
+def last_try_due(*, kiosk: Kiosk, card_number: str) -> bool:
+    """Whether the next PIN for this card would be eCard's last try (two wrong PINs in a row
+    there) and our own block would let it through: the PIN screen then says so first."""
+    card_hash = crypto.card_hash(card_number)
+    if throttle.ecard_pin_count(card_hash) != throttle.ECARD_LOCK_AT - 1:
+        return False
+    try:
+        return not throttle.check(lockouts.scopes(kiosk, card_hash))
+    except throttle.ThrottleUnavailableError:
+        return False  # the attempt will be refused anyway, with its own sentence
 
 
 def cancel(*, order: Order) -> Order:

@@ -445,9 +445,9 @@ def pay_change_card(request):
     return SeeOther(url(request.guest, "pay"))
 
 
-def _last_try(card_number: str | None) -> str:
+def _last_try(request, card_number: str | None) -> str:
     """The notice for a card at eCard's last try (two wrong PINs in a row there), else ""."""
-    if card_number and services.ecard_pin_count(card_number) == throttle.ECARD_LOCK_AT - 1:
+    if card_number and services.last_try_due(kiosk=request.kiosk, card_number=card_number):
         return ordering_services.LAST_TRY
     return ""
 
@@ -471,7 +471,7 @@ def pay_pin(request):
     if request.guest.payment() is None:
         return SeeOther(url(request.guest, "pay"))
     # The PIN screen says so before eCard's last try; the form then carries the confirmation.
-    last_try = _last_try(request.guest.payment_card())
+    last_try = _last_try(request, request.guest.payment_card())
     initial = {"attempt_key": new_attempt_key(), "confirm_last_try": "1" if last_try else ""}
     return _pin_page(request, order, PinForm(initial=initial), last_try=last_try)
 
@@ -669,7 +669,7 @@ def balance_pin(request):
     if card is None:
         return SeeOther(url(guest, "balance"))
     if request.method == "GET":
-        last_try = _last_try(unseal(card["card"]))
+        last_try = _last_try(request, unseal(card["card"]))
         form = BalancePinForm(initial={"confirm_last_try": "1" if last_try else ""})
         context = {"last4": card["last4"], "form": form, "last_try": last_try}
         return page(request, "kiosk/balance_pin.html", context)

@@ -248,6 +248,11 @@ def test_staff_see_blocks_and_unlock_them(device, staff, new_card, sandbox):
     assert "eCard has seen 2 wrong PINs in a row: 1 more locks the card at eCard." in text
     assert "Clearing our block allows one last try" in text
 
+    # While our block holds, the guest is not invited to a last try.
+    device.post(g(guest_id, "balance/"), {"card_number": card})
+    pin_page = device.get(g(guest_id, "balance/pin/")).content.decode().replace("&#x27;", "'")
+    assert services.ordering_services.LAST_TRY not in pin_page
+
     staff.post("/admin/kiosk/kiosk/lockouts/", {"token": blocked[0].token})
 
     assert not [lockout for lockout in registry.current() if lockout.blocked]
