@@ -336,40 +336,46 @@ def pay_with_card(
         + settings.ECARD_READ_TIMEOUT
         + 5
     )
-    with throttle.card_guard(card_hash, seconds=guard_seconds) as acquired:
-        if not acquired:
-            # A double click: the first submission holds the card. Find its tender and report
-            # that; only another attempt on the same card is "busy".
-            first = _first_submission(attempt_key)
-            if first is None:
-                raise PaymentInProgressError(CARD_BUSY)
+    for _ in range(2):
+        with throttle.card_guard(card_hash, seconds=guard_seconds) as acquired:
+            if acquired:
+                # Again, holding the card: a parallel attempt may have just failed.
+                if throttle.check(scopes):
+                    raise blocked()
+                check_ecard_count(card_hash, confirm_last_try, note_for_staff)
+                tender, created = _reserve_tender(
+                    order,
+                    card_hash=card_hash,
+                    card_last4=card_number[-4:],
+                    amount=amount,
+                    attempt_key=attempt_key,
+                )
+                if not created:  # we hold the guard: nothing to wait for
+                    return _resubmitted(order, tender, card_hash, wait=False)
+                row = _send_redeem(
+                    tender,
+                    card_number=card_number,
+                    pin=pin,
+                    source=source,
+                    terminal_id=terminal_id,
+                )
+                # From here on a cache failure is logged and swallowed: the outcome is shown.
+                if row is not None and row.response_code in throttle.PIN_FAILURE_CODES:
+                    throttle.record_failure(scopes)
+                    note_for_staff()
+                elif row is not None and row.state == State.APPROVED:
+                    throttle.reset(card_hash)
+                break
+        # Another attempt holds the card. A double click's first submission: find its tender and
+        # report that; only another attempt on the same card is "busy".
+        first = _first_submission(attempt_key, card_hash)
+        if first is not None:
             return _resubmitted(order, first, card_hash)
-        # Again, holding the card: a parallel attempt may have just failed.
-        if throttle.check(scopes):
-            raise blocked()
-        check_ecard_count(card_hash, confirm_last_try, note_for_staff)
-        tender, created = _reserve_tender(
-            order,
-            card_hash=card_hash,
-            card_last4=card_number[-4:],
-            amount=amount,
-            attempt_key=attempt_key,
-        )
-        if not created:  # we hold the guard: nothing to wait for
-            return _resubmitted(order, tender, card_hash, wait=False)
-        row = _send_redeem(
-            tender,
-            card_number=card_number,
-            pin=pin,
-            source=source,
-            terminal_id=terminal_id,
-        )
-        # From here on the cache may fail (logged, swallowed): the outcome is shown regardless.
-        if row is not None and row.response_code in throttle.PIN_FAILURE_CODES:
-            throttle.record_failure(scopes)
-            note_for_staff()
-        elif row is not None and row.state == State.APPROVED:
-            throttle.reset(card_hash)
+        if throttle.guard_held(card_hash):
+            raise PaymentInProgressError(CARD_BUSY)
+        # It ended without a tender (refused: blocked, last try): try once more, as it did.
+    else:
+        raise PaymentInProgressError(CARD_BUSY)
     order = settle(order)
     if tender.transaction_id is None or tender.status == TenderStatus.PENDING:
         tender.refresh_from_db()  # not linked here: another request may have moved it on
@@ -388,15 +394,17 @@ def check_ecard_count(card_hash: str, confirmed: bool, note_for_staff) -> None:
         raise LastTryError(LAST_TRY)
 
 
-def _first_submission(attempt_key: str) -> Tender | None:
+def _first_submission(attempt_key: str, card_hash: str) -> Tender | None:
     """The tender of the same form's first submission, which holds the card's guard: it writes
     its tender right after taking the guard, so a short wait finds it. None: the guard is held
-    by another attempt (or the first submission ended without a tender)."""
+    by another attempt, or was released without a tender of this form."""
     deadline = time.monotonic() + FIRST_SUBMISSION_WAIT_SECONDS
     while True:
         tender = Tender.objects.filter(attempt_key=attempt_key).first()
         if tender is not None or time.monotonic() >= deadline:
             return tender
+        if not throttle.guard_held(card_hash):
+            return Tender.objects.filter(attempt_key=attempt_key).first()
         time.sleep(0.05)
 
 
