@@ -293,7 +293,8 @@ ORDER_CHECKOUT_TIMEOUT_SECONDS = env.int("ORDER_CHECKOUT_TIMEOUT_SECONDS", 900)
 ORDERING_ONLINE_STORE_ID = env.str("ORDERING_ONLINE_STORE_ID", "online-store")
 # Absolute base for links in receipt emails, e.g. https://order.example.com (none when empty).
 SITE_URL = env.str("SITE_URL", default="")
-# Failed PINs that block, and the sliding window (s), per card / guest session or kiosk / IP.
+# Failed PINs that block, and the sliding window (s), per card / online session / online guest's
+# IP / kiosk device (kiosks are never counted by address: a store's kiosks share one).
 # The card limit stays below eCard's own lock at 3 consecutive wrong PINs.
 PIN_THROTTLE_CARD_LIMIT = env.int("PIN_THROTTLE_CARD_LIMIT", 2)
 PIN_THROTTLE_CARD_SECONDS = env.int("PIN_THROTTLE_CARD_SECONDS", 24 * 60 * 60)
@@ -301,6 +302,10 @@ PIN_THROTTLE_SESSION_LIMIT = env.int("PIN_THROTTLE_SESSION_LIMIT", 5)
 PIN_THROTTLE_SESSION_SECONDS = env.int("PIN_THROTTLE_SESSION_SECONDS", 10 * 60)
 PIN_THROTTLE_IP_LIMIT = env.int("PIN_THROTTLE_IP_LIMIT", 5)
 PIN_THROTTLE_IP_SECONDS = env.int("PIN_THROTTLE_IP_SECONDS", 10 * 60)
+PIN_THROTTLE_DEVICE_LIMIT = env.int("PIN_THROTTLE_DEVICE_LIMIT", 5)
+PIN_THROTTLE_DEVICE_SECONDS = env.int("PIN_THROTTLE_DEVICE_SECONDS", 10 * 60)
+if PIN_THROTTLE_DEVICE_LIMIT < 1 or PIN_THROTTLE_DEVICE_SECONDS < 1:
+    refuse("PIN_THROTTLE_DEVICE_LIMIT", "the kiosk device limit and window must be at least 1")
 if PIN_THROTTLE_CARD_LIMIT >= 3:
     refuse("PIN_THROTTLE_CARD_LIMIT", "must be below eCard's lock at 3 wrong PINs")
 

@@ -184,6 +184,17 @@ def _unlock(model_admin, request):
         else:
             model_admin.message_user(request, "That card had no failed PINs.", messages.INFO)
         return back
+    if request.POST.get("ecard_unlocked"):
+        # Staff had eCard unlock the card (only eCard can): guests may try it again.
+        unlocked = lockouts.ecard_unlocked(request.POST.get("token", ""))
+        if unlocked is None:
+            model_admin.message_user(request, "That card is no longer listed.", messages.INFO)
+        else:
+            _audit(request, unlocked.label, "card, unlocked at eCard")
+            model_admin.message_user(
+                request, f"Noted: eCard unlocked {unlocked.label}.", messages.SUCCESS
+            )
+        return back
     cleared = lockouts.clear(request.POST.get("token", ""))
     if cleared is None:
         model_admin.message_user(request, "That block had already ended.", messages.INFO)

@@ -12,7 +12,7 @@ from django import forms
 
 from ecard_integration.errors import InvalidInput
 from kiosk import services
-from ordering.forms import AttemptKeyField, PinField
+from ordering.forms import AttemptKeyField, LastTryField, PinField
 
 TOTAL_RE = re.compile(r"[0-9]{1,7}\.[0-9]{2}")
 CART_CHANGED = "Your cart changed. Please check it and try again."
@@ -81,10 +81,12 @@ class PinForm(forms.Form):
 
     pin = _kiosk_pin_field()
     attempt_key = AttemptKeyField()
+    confirm_last_try = LastTryField()
 
 
 class BalancePinForm(forms.Form):
     pin = _kiosk_pin_field()
+    confirm_last_try = LastTryField()
 
 
 class CheckoutForm(forms.Form):

@@ -1,8 +1,9 @@
 """Kiosk services: enrolling devices, authenticating them, guest visits, balance checks, payment.
 
 Checkout and payment are ordering's (`ordering.services`): the kiosk only adds its store,
-terminal id and `Source.KIOSK`, and passes the kiosk as the throttle's "session" scope, so that PIN
-attempts are limited per card, per kiosk and per IP address before eCard's own lock.
+terminal id and `Source.KIOSK`, and passes the kiosk as the throttle's "device" scope, so that PIN
+attempts are limited per card and per kiosk before eCard's own lock (never per network address:
+every kiosk of a store shares one).
 """
 
 import logging
@@ -325,10 +326,11 @@ def pay(
     amount: Decimal | None,
     attempt_key: str,
     ip: str | None,
+    confirm_last_try: bool = False,
 ) -> ordering_services.PaymentOutcome:
     """Pay (part of) the order with one card and its PIN, from this kiosk (its store, terminal
-    id, `Source.KIOSK`, the kiosk as the throttle's session scope). Raises what
-    `ordering.services.pay_with_card` raises."""
+    id, `Source.KIOSK`, the kiosk as the throttle's device scope; `ip` is not a scope here).
+    Raises what `ordering.services.pay_with_card` raises."""
     if order.store_id != kiosk.store_id:
         raise ordering_services.CheckoutClosedError("This order was made at another store.")
     return ordering_services.pay_with_card(
@@ -337,12 +339,26 @@ def pay(
         pin=pin,
         amount=amount,
         attempt_key=attempt_key,
-        session_key=lockouts.kiosk_scope(kiosk),
-        ip=ip,
+        session_key=None,
+        ip=None,
+        device=lockouts.device_scope(kiosk),
+        confirm_last_try=confirm_last_try,
         source=Source.KIOSK,
         terminal_id=kiosk.terminal_id,
         origin=lockouts.origin(kiosk),
     )
+
+
+def last_try_due(*, kiosk: Kiosk, card_number: str) -> bool:
+    """Whether the next PIN for this card would be eCard's last try (two wrong PINs in a row
+    there) and our own block would let it through: the PIN screen then says so first."""
+    card_hash = crypto.card_hash(card_number)
+    if throttle.ecard_pin_count(card_hash) != throttle.ECARD_LOCK_AT - 1:
+        return False
+    try:
+        return not throttle.check(lockouts.scopes(kiosk, card_hash))
+    except throttle.ThrottleUnavailableError:
+        return False  # the attempt will be refused anyway, with its own sentence
 
 
 def cancel(*, order: Order) -> Order:
@@ -363,11 +379,20 @@ class BalanceOutcome:
     balance: Decimal | None = None
 
 
-def check_balance(*, kiosk: Kiosk, card_number: str, pin: str, ip: str | None) -> BalanceOutcome:
-    """Ask eCard a card's balance with its PIN (always required here), throttled like payments.
+def check_balance(
+    *,
+    kiosk: Kiosk,
+    card_number: str,
+    pin: str,
+    ip: str | None,
+    confirm_last_try: bool = False,
+) -> BalanceOutcome:
+    """Ask eCard a card's balance with its PIN (always required here), throttled like payments
+    (per card and per kiosk device; `ip` is not a scope at a kiosk).
 
-    Raises `InvalidInput` for bad input and `ordering.services.PinThrottledError` when blocked;
-    nothing is sent then.
+    Raises `InvalidInput` for bad input, `ordering.services.PinThrottledError` when blocked (or
+    locked at eCard), `ordering.services.LastTryError` before eCard's last try unless confirmed,
+    and `throttle.ThrottleUnavailableError` when the cache is down; nothing is sent then.
     """
     card_number = wire.parse_card_number(card_number)
     if not pin:
@@ -375,20 +400,24 @@ def check_balance(*, kiosk: Kiosk, card_number: str, pin: str, ip: str | None) -
     pin = wire.parse_pin(pin)
     card_hash = crypto.card_hash(card_number)
     last4 = card_number[-4:]
-    scope = lockouts.kiosk_scope(kiosk)
+    scopes = lockouts.scopes(kiosk, card_hash)
+
+    def note_for_staff() -> None:
+        lockouts.note(card_hash=card_hash, card_last4=last4, kiosk=kiosk)
 
     def blocked():
-        lockouts.note(card_hash=card_hash, card_last4=last4, kiosk=kiosk, ip=ip)
+        note_for_staff()
         return ordering_services.PinThrottledError(throttle.BLOCKED_MESSAGE)
 
-    if throttle.check(card_hash, scope, ip):
+    if throttle.check(scopes):
         raise blocked()
     guard_seconds = settings.ECARD_GUEST_BUDGET_SECONDS + settings.ECARD_READ_TIMEOUT + 5
     with throttle.card_guard(card_hash, seconds=guard_seconds) as acquired:
         if not acquired:
             return BalanceOutcome("unavailable", last4, CARD_BUSY)
-        if throttle.check(card_hash, scope, ip):
+        if throttle.check(scopes):
             raise blocked()
+        ordering_services.check_ecard_count(card_hash, confirm_last_try, note_for_staff)
         try:
             row = ecard_services.balance_inquiry(
                 card_number=card_number,
@@ -403,9 +432,10 @@ def check_balance(*, kiosk: Kiosk, card_number: str, pin: str, ip: str | None) -
         except EcardError:
             logger.warning("balance inquiry from kiosk %s failed", kiosk.id, exc_info=True)
             return BalanceOutcome("unavailable", last4, BALANCE_UNAVAILABLE)
+        # From here on the cache may fail (logged, swallowed): the outcome is shown regardless.
         if row.response_code in throttle.PIN_FAILURE_CODES:
-            throttle.record_failure(card_hash, scope, ip)
-            lockouts.note(card_hash=card_hash, card_last4=last4, kiosk=kiosk, ip=ip)
+            throttle.record_failure(scopes)
+            note_for_staff()
         elif row.state == State.APPROVED:
             throttle.reset(card_hash)
     if row.state == State.APPROVED and row.balance is not None:

@@ -25,7 +25,7 @@ from ecard_integration.errors import InvalidInput
 from kiosk import services
 from kiosk.forms import BalancePinForm, CardForm, CheckoutForm, EnrollForm, PinForm, QuantityForm
 from kiosk.guest import GuestSession, unseal
-from ordering import selectors
+from ordering import selectors, throttle
 from ordering import services as ordering_services
 from ordering.cart import Cart, CartFullError
 from ordering.forms import AddToCartForm, new_attempt_key
@@ -450,15 +450,19 @@ def pay_change_card(request):
     return SeeOther(url(request.guest, "pay"))
 
 
-def _pin_page(request, order, form, *, status=200):
+def _last_try(request, card_number: str | None) -> str:
+    """The notice for a card at eCard's last try (two wrong PINs in a row there), else ""."""
+    if card_number and services.last_try_due(kiosk=request.kiosk, card_number=card_number):
+        return ordering_services.LAST_TRY
+    return ""
+
+
+def _pin_page(request, order, form, *, status=200, last_try=""):
     payment = request.guest.payment()
     amount = Decimal(payment["amount"]) if payment.get("amount") else selectors.amount_due(order)
-    return page(
-        request,
-        "kiosk/pay_pin.html",
-        {"order": order, "last4": payment["last4"], "amount": money(amount), "form": form},
-        status=status,
-    )
+    context = {"order": order, "last4": payment["last4"], "amount": money(amount), "form": form}
+    context["last_try"] = last_try
+    return page(request, "kiosk/pay_pin.html", context, status=status)
 
 
 @guest_view
@@ -471,7 +475,10 @@ def pay_pin(request):
         return SeeOther(_route(request.guest, order))
     if request.guest.payment() is None:
         return SeeOther(url(request.guest, "pay"))
-    return _pin_page(request, order, PinForm(initial={"attempt_key": new_attempt_key()}))
+    # The PIN screen says so before eCard's last try; the form then carries the confirmation.
+    last_try = _last_try(request, request.guest.payment_card())
+    initial = {"attempt_key": new_attempt_key(), "confirm_last_try": "1" if last_try else ""}
+    return _pin_page(request, order, PinForm(initial=initial), last_try=last_try)
 
 
 def interrupted_payment_page(view):
@@ -522,9 +529,12 @@ def pay_submit(request):
             amount=Decimal(payment["amount"]) if payment.get("amount") else None,
             attempt_key=form.cleaned_data["attempt_key"],
             ip=client_ip(request),
+            confirm_last_try=form.cleaned_data["confirm_last_try"],
         )
-    except InvalidInput as exc:
-        guest.flash(exc.message, "error")
+    except (InvalidInput, ordering_services.LastTryError, throttle.ThrottleUnavailableError) as exc:
+        # Nothing was sent: back to the PIN screen (which itself shows a last-try notice).
+        if not isinstance(exc, ordering_services.LastTryError):
+            guest.flash(exc.message, "error")
         return SeeOther(url(guest, "pay_pin"))
     except ordering_services.PinThrottledError as exc:
         guest.clear_payment()
@@ -694,9 +704,10 @@ def balance_pin(request):
     if card is None:
         return SeeOther(url(guest, "balance"))
     if request.method == "GET":
-        return page(
-            request, "kiosk/balance_pin.html", {"last4": card["last4"], "form": BalancePinForm()}
-        )
+        last_try = _last_try(request, unseal(card["card"]))
+        form = BalancePinForm(initial={"confirm_last_try": "1" if last_try else ""})
+        context = {"last4": card["last4"], "form": form, "last_try": last_try}
+        return page(request, "kiosk/balance_pin.html", context)
     form = BalancePinForm(request.POST)
     if not form.is_valid():
         return page(
@@ -711,9 +722,12 @@ def balance_pin(request):
             card_number=unseal(card["card"]),
             pin=form.cleaned_data["pin"],
             ip=client_ip(request),
+            confirm_last_try=form.cleaned_data["confirm_last_try"],
         )
-    except InvalidInput as exc:
-        guest.flash(exc.message, "error")
+    except (InvalidInput, ordering_services.LastTryError, throttle.ThrottleUnavailableError) as exc:
+        # Nothing was sent: back to the PIN screen (which itself shows a last-try notice).
+        if not isinstance(exc, ordering_services.LastTryError):
+            guest.flash(exc.message, "error")
         return SeeOther(url(guest, "balance_pin"))
     except ordering_services.PinThrottledError as exc:
         guest.clear_balance()

@@ -154,6 +154,19 @@ class AttemptKeyField(forms.CharField):
         return _wire(parse_attempt_key, super().clean(value))
 
 
+class LastTryField(forms.CharField):
+    """Set ("1") once the guest was told this PIN is eCard's last try for the card."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("widget", forms.HiddenInput)
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", 1)
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        return super().clean(value) == "1"
+
+
 class PayForm(forms.Form):
     card_number = forms.CharField(
         label="Gift card number",
@@ -176,6 +189,7 @@ class PayForm(forms.Form):
         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
     )
     attempt_key = AttemptKeyField()
+    confirm_last_try = LastTryField()
 
     def clean_card_number(self):
         return _wire(wire.parse_card_number, self.cleaned_data["card_number"])
@@ -191,6 +205,7 @@ class ApplyBalanceForm(forms.Form):
     offer = forms.CharField(max_length=64, widget=forms.HiddenInput)
     pin = PinField()
     attempt_key = AttemptKeyField()
+    confirm_last_try = LastTryField()
 
 
 class ActionForm(forms.Form):

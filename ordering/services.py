@@ -16,6 +16,7 @@ out to be, approved.
 import logging
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -82,6 +83,13 @@ NO_BALANCE = "This card has no balance left. Please use another card."
 NOT_CHARGED = "This payment did not go through, and your card was not charged. Please try again."
 CARD_BUSY = "This card is being used for another payment right now. Wait a moment and try again."
 PAYMENT_IN_PROGRESS = "A payment for this order is already being processed. Please wait."
+LAST_TRY = (
+    "This card has had two wrong PINs in a row. If this PIN is wrong too, the card will be "
+    "locked and only the card's issuer can unlock it. Check the PIN, enter it again and press "
+    "Pay to try once more, or use another card."
+)
+# How long a double click's second submission looks for the first one's tender.
+FIRST_SUBMISSION_WAIT_SECONDS = 2.0
 CONFIRMING = "We are confirming your payment with the card service. This page updates by itself."
 ATTENTION = (
     "We could not confirm this payment yet. Our staff have been alerted and will sort it out; "
@@ -115,7 +123,13 @@ class PaymentInProgressError(OrderingError):
 
 
 class PinThrottledError(OrderingError):
-    """Too many failed PIN attempts for this card, session or address: nothing was sent."""
+    """Too many failed PIN attempts for this card, session, address or kiosk, or the card is
+    locked at eCard: nothing was sent."""
+
+
+class LastTryError(OrderingError):
+    """eCard has seen two wrong PINs in a row for this card: one more locks it there. Nothing was
+    sent; the guest is told and may confirm (`confirm_last_try`)."""
 
 
 @dataclass(frozen=True)
@@ -267,6 +281,8 @@ def pay_with_card(
     attempt_key: str,
     session_key: str | None,
     ip: str | None,
+    device: str | None = None,
+    confirm_last_try: bool = False,
     source: str = Source.ONLINE,
     terminal_id: str | None = None,
     origin: lockouts.Origin | None = None,
@@ -274,10 +290,12 @@ def pay_with_card(
     """Pay (part of) an order with one gift card and its PIN: one `redeem`.
 
     `amount` None pays everything still due. When nothing was sent it raises `InvalidInput`
-    (bad input), `PinThrottledError`, `PaymentInProgressError`, `CheckoutClosedError` or
-    `OrderingError`; otherwise it returns the outcome. Call it outside any transaction. The kiosk
-    passes `source=Source.KIOSK`, its terminal id, its kiosk id as `session_key` and its
-    `origin` (how staff read its PIN blocks; online by default).
+    (bad input), `PinThrottledError`, `LastTryError` (eCard's last try: ask the guest, then call
+    again with `confirm_last_try`), `throttle.ThrottleUnavailableError` (the cache is down),
+    `PaymentInProgressError`, `CheckoutClosedError` or `OrderingError`; otherwise it returns
+    the outcome. Call it outside any transaction. Online guests are counted by `session_key` and
+    `ip`; the kiosk passes `device` (its own scope, never an address), `source=Source.KIOSK`, its
+    terminal id and its `origin` (how staff read its PIN blocks; online by default).
     """
     card_number = wire.parse_card_number(card_number)
     if not pin:
@@ -291,13 +309,18 @@ def pay_with_card(
     if existing is not None:
         return _resubmitted(order, existing, card_hash)
 
+    scopes = throttle.Scopes(
+        card_hash,
+        session=None if device else session_key,
+        ip=None if device else ip,  # a kiosk is a known device: never counted by its address
+        device=device,
+    )
+
     def note_for_staff() -> None:
         """A failed or refused PIN attempt: list its throttle counters on the lockouts page."""
         lockouts.note(
-            card_hash=card_hash,
+            scopes=scopes,
             card_last4=card_number[-4:],
-            session_key=session_key,
-            ip=ip,
             origin=origin or lockouts.online_origin(session_key, ip),
         )
 
@@ -305,7 +328,7 @@ def pay_with_card(
         note_for_staff()
         return PinThrottledError(throttle.BLOCKED_MESSAGE)
 
-    if throttle.check(card_hash, session_key, ip):
+    if throttle.check(scopes):
         raise blocked()
 
     guard_seconds = (
@@ -314,37 +337,76 @@ def pay_with_card(
         + settings.ECARD_READ_TIMEOUT
         + 5
     )
-    with throttle.card_guard(card_hash, seconds=guard_seconds) as acquired:
-        if not acquired:
+    for _ in range(2):
+        with throttle.card_guard(card_hash, seconds=guard_seconds) as acquired:
+            if acquired:
+                # Again, holding the card: a parallel attempt may have just failed.
+                if throttle.check(scopes):
+                    raise blocked()
+                check_ecard_count(card_hash, confirm_last_try, note_for_staff)
+                tender, created = _reserve_tender(
+                    order,
+                    card_hash=card_hash,
+                    card_last4=card_number[-4:],
+                    amount=amount,
+                    attempt_key=attempt_key,
+                )
+                if not created:  # we hold the guard: nothing to wait for
+                    return _resubmitted(order, tender, card_hash, wait=False)
+                row = _send_redeem(
+                    tender,
+                    card_number=card_number,
+                    pin=pin,
+                    source=source,
+                    terminal_id=terminal_id,
+                )
+                # From here on a cache failure is logged and swallowed: the outcome is shown.
+                if row is not None and row.response_code in throttle.PIN_FAILURE_CODES:
+                    throttle.record_failure(scopes)
+                    note_for_staff()
+                elif row is not None and row.state == State.APPROVED:
+                    throttle.reset(card_hash)
+                break
+        # Another attempt holds the card. A double click's first submission: find its tender and
+        # report that; only another attempt on the same card is "busy".
+        first = _first_submission(attempt_key, card_hash)
+        if first is not None:
+            return _resubmitted(order, first, card_hash)
+        if throttle.guard_held(card_hash):
             raise PaymentInProgressError(CARD_BUSY)
-        # Again, holding the card: a parallel attempt may have just failed.
-        if throttle.check(card_hash, session_key, ip):
-            raise blocked()
-        tender, created = _reserve_tender(
-            order,
-            card_hash=card_hash,
-            card_last4=card_number[-4:],
-            amount=amount,
-            attempt_key=attempt_key,
-        )
-        if not created:
-            return _resubmitted(order, tender, card_hash)
-        row = _send_redeem(
-            tender,
-            card_number=card_number,
-            pin=pin,
-            source=source,
-            terminal_id=terminal_id,
-        )
-        if row is not None and row.response_code in throttle.PIN_FAILURE_CODES:
-            throttle.record_failure(card_hash, session_key, ip)
-            note_for_staff()
-        elif row is not None and row.state == State.APPROVED:
-            throttle.reset(card_hash)
+        # It ended without a tender (refused: blocked, last try): try once more, as it did.
+    else:
+        raise PaymentInProgressError(CARD_BUSY)
     order = settle(order)
     if tender.transaction_id is None or tender.status == TenderStatus.PENDING:
         tender.refresh_from_db()  # not linked here: another request may have moved it on
     return outcome_for(order, tender)
+
+
+def check_ecard_count(card_hash: str, confirmed: bool, note_for_staff) -> None:
+    """eCard's own count of wrong PINs in a row (from the ledger, untouched by a staff "clear"):
+    a card locked at eCard is not sent at all, and eCard's last try is sent only once the guest
+    was told and confirmed it."""
+    count = throttle.ecard_pin_count(card_hash)
+    if count >= throttle.ECARD_LOCK_AT:
+        note_for_staff()
+        raise PinThrottledError(DECLINE_MESSAGES["75"])
+    if count == throttle.ECARD_LOCK_AT - 1 and not confirmed:
+        raise LastTryError(LAST_TRY)
+
+
+def _first_submission(attempt_key: str, card_hash: str) -> Tender | None:
+    """The tender of the same form's first submission, which holds the card's guard: it writes
+    its tender right after taking the guard, so a short wait finds it. None: the guard is held
+    by another attempt, or was released without a tender of this form."""
+    deadline = time.monotonic() + FIRST_SUBMISSION_WAIT_SECONDS
+    while True:
+        tender = Tender.objects.filter(attempt_key=attempt_key).first()
+        if tender is not None or time.monotonic() >= deadline:
+            return tender
+        if not throttle.guard_held(card_hash):
+            return Tender.objects.filter(attempt_key=attempt_key).first()
+        time.sleep(0.05)
 
 
 def _reserve_tender(
@@ -512,16 +574,33 @@ def _stale(tender: Tender) -> bool:
     ).exists()
 
 
-def _resubmitted(order: Order, tender: Tender, card_hash: str) -> PaymentOutcome:
+def _resubmitted(
+    order: Order, tender: Tender, card_hash: str, *, wait: bool = True
+) -> PaymentOutcome:
     """A form submitted again (double click, reload, back): report the first submission."""
     if tender.order_id != order.id or tender.card_hash != card_hash:
         raise OrderingError("This payment form was already used. Please try again.")
+    if wait:
+        _wait_while_sending(tender)
     order = refresh_pending(order)
     tender.refresh_from_db()
     outcome = outcome_for(order, tender)
     if outcome.kind == "pending" and tender.status == TenderStatus.PENDING:
         return PaymentOutcome("in_progress", order, tender, PAYMENT_IN_PROGRESS)
     return outcome
+
+
+def _wait_while_sending(tender: Tender) -> None:
+    """While the first submission is still sending this tender's redeem (its card guard held,
+    the tender pending), wait for it, bounded by the guest's budget: the guest then sees its
+    outcome, not "in progress" next to a receipt."""
+    seconds = settings.ECARD_GUEST_BUDGET_SECONDS + settings.ECARD_READ_TIMEOUT
+    deadline = time.monotonic() + seconds
+    while tender.status == TenderStatus.PENDING and time.monotonic() < deadline:
+        if not throttle.guard_held(tender.card_hash):
+            return
+        time.sleep(0.1)
+        tender.refresh_from_db(fields=["status", "transaction"])
 
 
 def outcome_for(order: Order, tender: Tender) -> PaymentOutcome:

@@ -1,41 +1,117 @@
 """Guest-facing PIN throttling, shared by online ordering and the kiosk.
 
 eCard locks a card after three consecutive wrong PINs; a locked card needs eCard to unlock it. We
-block earlier, in the shared cache, counting failed PIN attempts (responses 55, 14 and 75) in three
-scopes:
+block earlier, in the shared cache, counting failed PIN attempts (responses 55, 14 and 75) in
+these scopes:
 
 - per card (its keyed hash): blocked at 2 failures, so a guest's typo never reaches eCard's lock;
-- per session (online: the session key; the kiosk passes its kiosk id) and per IP address: blocked
-  at 5 failures in 10 minutes, which stops trying a few PINs across many cards (spraying).
+- per online session and per network address (online guests only): blocked at 5 failures in 10
+  minutes, which stops trying a few PINs across many cards (spraying);
+- per kiosk device (enrolled kiosks): blocked at 5 failures in 10 minutes. Kiosks are known
+  devices and every kiosk of a store shares one public address, so a kiosk is never counted by
+  its address: one kiosk's wrong PINs never stop another kiosk, nor online guests.
+
+Our block is ours; eCard's own count (consecutive wrong PINs it has seen for a card) is not in
+the cache at all: `ecard_pin_count` reads it from the ledger, so neither a staff "clear" nor a
+cache loss forgets it.
 
 API::
 
-    if throttle.check(card_hash, session_key, ip):   # True: blocked, say BLOCKED_MESSAGE
+    scopes = throttle.Scopes(card_hash, session=..., ip=...)   # online
+    scopes = throttle.Scopes(card_hash, device="kiosk:7")      # kiosk
+    if throttle.check(scopes):          # True: blocked, say BLOCKED_MESSAGE
         ...
-    throttle.record_failure(card_hash, session_key, ip)  # after a 55 / 14 / 75
-    throttle.reset(card_hash)                        # after an approved redeem (card scope only)
-    throttle.limits(), throttle.keys(card_hash, session_key, ip)  # for staff tools
+    throttle.record_failure(scopes)     # after a 55 / 14 / 75
+    throttle.reset(card_hash)           # after an approved redeem (card scope only)
+    throttle.ecard_pin_count(card_hash) # eCard's count from the ledger (3: locked at eCard)
 
     with throttle.card_guard(card_hash) as acquired:  # one PIN attempt per card at a time
         ...
 
-Keys start with `pin-throttle:`; the session key and IP are hashed so no raw identifier is stored.
-Every window slides: each failure restarts it. Limits are settings (`PIN_THROTTLE_*`).
+The cache may be down. Every cache call goes through `before_send` or `after_send`: before
+anything is sent to eCard a cache error raises `ThrottleUnavailableError` (an attempt we could not
+count is never sent); after the send it is logged and swallowed (the outcome always reaches the
+guest and the order is settled; the card's count is safe in the ledger anyway).
+
+Keys start with `pin-throttle:`; the session key, device and IP are hashed so no raw identifier is
+stored. Every window slides: each failure restarts it. Limits are settings (`PIN_THROTTLE_*`).
 """
 
 import hashlib
+import logging
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import DatabaseError
+
+logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "pin-throttle:"
 PIN_FAILURE_CODES = frozenset({"55", "14", "75"})
+ECARD_LOCK_AT = 3  # eCard locks a card at its third consecutive wrong PIN (contract: code 75)
 
 BLOCKED_MESSAGE = (
     "For your security, card payments are paused after several unsuccessful attempts. "
     "Please try again later, or use another way to pay."
 )
+UNAVAILABLE_MESSAGE = (
+    "Card payments are paused for a moment. Nothing was charged. "
+    "Please try again shortly, or pay another way."
+)
+
+try:  # the Redis cache's errors; without redis installed only the database cache is possible
+    from redis.exceptions import RedisError
+except ImportError:  # pragma: no cover
+    RedisError = OSError
+
+# What an unreachable cache raises: Redis down or timing out, the database cache's table
+# unreachable, a socket error underneath.
+CACHE_ERRORS = (RedisError, DatabaseError, OSError)
+
+
+class ThrottleUnavailableError(Exception):
+    """The throttle's store (the cache) cannot be reached before a PIN is sent: nothing is sent.
+    `message` is the sentence for the guest."""
+
+    def __init__(self, message: str = UNAVAILABLE_MESSAGE):
+        super().__init__(message)
+        self.message = message
+
+
+def before_send(operation, *args, **kwargs):
+    """A cache call whose failure must stop the attempt: nothing has been sent yet."""
+    try:
+        return operation(*args, **kwargs)
+    except CACHE_ERRORS as exc:
+        logger.warning("PIN throttle store unavailable: %s", type(exc).__name__)
+        raise ThrottleUnavailableError from exc
+
+
+def after_send(operation, *args, **kwargs):
+    """A cache call after the send: its failure must never hide the outcome. Logged (the key
+    names no card) and swallowed."""
+    try:
+        return operation(*args, **kwargs)
+    except CACHE_ERRORS as exc:
+        logger.warning(
+            "PIN throttle store unavailable after the send (%s): %s not recorded",
+            type(exc).__name__,
+            getattr(operation, "__name__", "cache call"),
+        )
+        return None
+
+
+@dataclass(frozen=True)
+class Scopes:
+    """Who a PIN attempt is counted against: always the card; online, the session and the
+    network address; at a kiosk, the device only."""
+
+    card_hash: str
+    session: str | None = None
+    ip: str | None = None
+    device: str | None = None
 
 
 def _limits() -> dict[str, tuple[int, int]]:
@@ -54,6 +130,10 @@ def _limits() -> dict[str, tuple[int, int]]:
             getattr(settings, "PIN_THROTTLE_IP_LIMIT", 5),
             getattr(settings, "PIN_THROTTLE_IP_SECONDS", 10 * 60),
         ),
+        "device": (
+            getattr(settings, "PIN_THROTTLE_DEVICE_LIMIT", 5),
+            getattr(settings, "PIN_THROTTLE_DEVICE_SECONDS", 10 * 60),
+        ),
     }
 
 
@@ -61,14 +141,20 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:32]
 
 
-def _keys(card_hash: str, session_key: str | None, ip: str | None) -> dict[str, str]:
+def card_key(card_hash: str) -> str:
+    return f"{KEY_PREFIX}card:{card_hash}"
+
+
+def _keys(scopes: Scopes) -> dict[str, str]:
     keys = {}
-    if card_hash:
-        keys["card"] = f"{KEY_PREFIX}card:{card_hash}"
-    if session_key:
-        keys["session"] = f"{KEY_PREFIX}session:{_digest(session_key)}"
-    if ip:
-        keys["ip"] = f"{KEY_PREFIX}ip:{_digest(ip)}"
+    if scopes.card_hash:
+        keys["card"] = card_key(scopes.card_hash)
+    if scopes.session:
+        keys["session"] = f"{KEY_PREFIX}session:{_digest(scopes.session)}"
+    if scopes.ip:
+        keys["ip"] = f"{KEY_PREFIX}ip:{_digest(scopes.ip)}"
+    if scopes.device:
+        keys["device"] = f"{KEY_PREFIX}device:{_digest(scopes.device)}"
     return keys
 
 
@@ -77,54 +163,134 @@ def limits() -> dict[str, tuple[int, int]]:
     return _limits()
 
 
-def keys(card_hash: str, session_key: str | None, ip: str | None) -> dict[str, str]:
+def keys(scopes: Scopes) -> dict[str, str]:
     """Scope -> cache key of the counters an attempt touches (for staff tools that list them)."""
-    return _keys(card_hash, session_key, ip)
+    return _keys(scopes)
 
 
-def failures(card_hash: str, session_key: str | None, ip: str | None) -> dict[str, int]:
-    """The current failure counts per scope (for tests and staff diagnostics)."""
-    keys = _keys(card_hash, session_key, ip)
-    values = cache.get_many(list(keys.values()))
+def failures(scopes: Scopes) -> dict[str, int]:
+    """The current failure counts per scope. Raises `ThrottleUnavailableError` when the cache
+    cannot be read."""
+    keys = _keys(scopes)
+    values = before_send(cache.get_many, list(keys.values()))
     return {scope: int(values.get(key) or 0) for scope, key in keys.items()}
 
 
-def check(card_hash: str, session_key: str | None, ip: str | None) -> bool:
-    """True when a PIN attempt must not be sent: one of the scopes reached its limit."""
+def check(scopes: Scopes) -> bool:
+    """True when a PIN attempt must not be sent: one of the scopes reached its limit. Raises
+    `ThrottleUnavailableError` when the cache cannot say."""
     limits = _limits()
-    counts = failures(card_hash, session_key, ip)
+    counts = failures(scopes)
     return any(count >= limits[scope][0] for scope, count in counts.items())
 
 
-def record_failure(card_hash: str, session_key: str | None, ip: str | None) -> None:
-    """Count one failed PIN attempt (response 55, 14 or 75) in every scope."""
+def record_failure(scopes: Scopes) -> None:
+    """Count one failed PIN attempt (response 55, 14 or 75) in every scope. Called after the
+    send: a cache error is logged and swallowed (eCard's count stays in the ledger)."""
     limits = _limits()
-    for scope, key in _keys(card_hash, session_key, ip).items():
-        window = limits[scope][1]
-        cache.add(key, 0, timeout=window)
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=window)
-        # Some backends' incr resets the timeout to the default: set ours again.
-        cache.touch(key, timeout=window)
+    for scope, key in _keys(scopes).items():
+        after_send(_increment, key, limits[scope][1])
+
+
+def _increment(key: str, window: int) -> None:
+    cache.add(key, 0, timeout=window)
+    try:
+        cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=window)
+    # Some backends' incr resets the timeout to the default: set ours again.
+    cache.touch(key, timeout=window)
 
 
 def reset(card_hash: str) -> None:
-    """A right PIN resets eCard's count for the card, so ours too. Session and IP counts stay:
-    one good card must not wash out failures on others."""
-    cache.delete(f"{KEY_PREFIX}card:{card_hash}")
+    """A right PIN resets eCard's count for the card, so ours too. Session, address and device
+    counts stay: one good card must not wash out failures on others. After the send: a cache
+    error is swallowed."""
+    after_send(cache.delete, card_key(card_hash))
+
+
+def clear_card(card_hash: str) -> None:
+    """Staff clear our block on a card (eCard's count is not touched: only eCard resets it)."""
+    cache.delete(card_key(card_hash))
+
+
+# --- eCard's own count --------------------------------------------------------------------------
+
+# Guest calls always carry a PIN, so their approvals prove it right; a staff call may not.
+PIN_SOURCES = ("online", "kiosk")
+RIGHT_PIN_CODES = frozenset({"00", "51"})  # approved, or short of funds after the PIN check
+UNLOCKED_AFTER_PREFIX = f"{KEY_PREFIX}ecard-unlocked-after:"
+
+
+def ecard_pin_count(card_hash: str) -> int:
+    """How many consecutive wrong PINs eCard has seen for the card, from our ledger (one query):
+    every `55` since the last response proving a right PIN (approved, or `51`: the PIN is checked
+    first). `75` means locked: `ECARD_LOCK_AT`. `14`, `57` and `62` say nothing about the PIN.
+    Only eCard can unlock a card; staff note that they had it unlocked (`note_ecard_unlocked`)."""
+    from ecard_integration.models import EcardTransaction, Kind
+
+    rows = list(
+        EcardTransaction.objects.filter(
+            card_hash=card_hash, kind__in=[Kind.REDEEM, Kind.BALANCE_INQUIRY]
+        )
+        .exclude(response_code="")
+        .order_by("-id")
+        .values_list("id", "response_code", "source")[:10]
+    )
+    count = _count_wrong_pins(rows)
+    if count:
+        # Staff noted an unlock at eCard: only what came after counts (the note lost: locked).
+        unlocked_after = after_send(cache.get, UNLOCKED_AFTER_PREFIX + card_hash)
+        if unlocked_after:
+            count = _count_wrong_pins([row for row in rows if row[0] > int(unlocked_after)])
+    return count
+
+
+def _count_wrong_pins(rows) -> int:
+    count = 0
+    for _id, code, source in rows:  # newest first
+        if code == "75":
+            return ECARD_LOCK_AT
+        if code == "55":
+            count += 1
+            if count >= ECARD_LOCK_AT:
+                return ECARD_LOCK_AT
+        elif code in RIGHT_PIN_CODES and source in PIN_SOURCES:
+            break
+    return count
+
+
+def note_ecard_unlocked(card_hash: str) -> None:
+    """Staff had eCard unlock the card: what our ledger holds until now no longer counts."""
+    from ecard_integration.models import EcardTransaction
+
+    last = EcardTransaction.objects.filter(card_hash=card_hash).order_by("-id").values("id").first()
+    if last:
+        cache.set(UNLOCKED_AFTER_PREFIX + card_hash, last["id"], timeout=None)
+
+
+# --- One attempt per card at a time -------------------------------------------------------------
+
+
+def guard_key(card_hash: str) -> str:
+    return f"{KEY_PREFIX}busy:{card_hash}"
 
 
 @contextmanager
 def card_guard(card_hash: str, seconds: float = 60):
     """Hold the card for one PIN attempt, so that two tabs or kiosks cannot both pass `check`
     with one failure left and then both fail (a lock at eCard). Yields False when another
-    attempt holds it."""
-    key = f"{KEY_PREFIX}busy:{card_hash}"
-    acquired = cache.add(key, 1, timeout=int(seconds) + 1)
+    attempt holds it. Taking it needs the cache (`ThrottleUnavailableError`); releasing it comes
+    after the send and never fails (the key expires by itself)."""
+    key = guard_key(card_hash)
+    acquired = before_send(cache.add, key, 1, timeout=int(seconds) + 1)
     try:
         yield acquired
     finally:
         if acquired:
-            cache.delete(key)
+            after_send(cache.delete, key)
+
+
+def guard_held(card_hash: str) -> bool:
+    """Whether an attempt holds the card now (a cache error: assume not, and stop waiting)."""
+    return after_send(cache.get, guard_key(card_hash)) is not None

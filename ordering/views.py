@@ -25,7 +25,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from config import security
 from ecard_integration import crypto
 from ecard_integration.errors import InvalidInput
-from ordering import selectors, services
+from ordering import selectors, services, throttle
 from ordering.cart import Cart, CartFullError
 from ordering.forms import (
     AddToCartForm,
@@ -345,6 +345,12 @@ def _after_payment(request, order: Order, outcome: services.PaymentOutcome, card
 
 def _payment_refused(request, order, exc: services.OrderingError, form_name: str, form):
     """Nothing was sent: show why, on the form when the guest can fix it."""
+    if isinstance(exc, services.LastTryError):
+        # eCard's last try for this card: the guest reads why, types the PIN again and confirms.
+        form.data = form.data.copy()
+        form.data["confirm_last_try"] = "1"
+        form.add_error(None, exc.message)
+        return _render_order(request, order, status=409, **{form_name: form})
     if not isinstance(exc, services.CheckoutClosedError | services.PaymentInProgressError):
         field = exc.field if exc.field in form.fields else None
         form.add_error(field, exc.message)
@@ -401,7 +407,11 @@ def order_pay(request, number, token):
             attempt_key=data["attempt_key"],
             session_key=session_key(request),
             ip=client_ip(request),
+            confirm_last_try=data["confirm_last_try"],
         )
+    except throttle.ThrottleUnavailableError as exc:
+        form.add_error(None, exc.message)  # nothing was sent
+        return _render_order(request, order, status=503, pay_form=form)
     except InvalidInput as exc:
         form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         return _render_order(request, order, status=400, pay_form=form)
@@ -433,7 +443,11 @@ def order_apply_balance(request, number, token):
             attempt_key=form.cleaned_data["attempt_key"],
             session_key=session_key(request),
             ip=client_ip(request),
+            confirm_last_try=form.cleaned_data["confirm_last_try"],
         )
+    except throttle.ThrottleUnavailableError as exc:
+        form.add_error(None, exc.message)  # nothing was sent
+        return _render_order(request, order, status=503, apply_form=form)
     except InvalidInput as exc:
         form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         return _render_order(request, order, status=400, apply_form=form)

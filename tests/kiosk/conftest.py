@@ -82,6 +82,12 @@ def attempt_key_of(response) -> str:
     return match.group(1)
 
 
+def last_try_of(response) -> str:
+    """The PIN form's last-try confirmation, set when the page warned of eCard's last try."""
+    match = re.search(r'name="confirm_last_try" value="([^"]*)"', response.content.decode())
+    return match.group(1) if match else ""
+
+
 def order_items(client, guest_id, lines):
     """Add [(item, quantity)] to the cart and check out; returns the response of checkout."""
     for item, quantity in lines:
@@ -98,8 +104,11 @@ def pay(client, guest_id, card, pin=PIN):
     """Enter the card, then the PIN, and submit: returns the submit's response."""
     response = client.post(g(guest_id, "pay/card/"), {"card_number": card})
     assert response["Location"] == g(guest_id, "pay/pin/"), response.content.decode()[:2000]
-    key = attempt_key_of(client.get(g(guest_id, "pay/pin/")))
-    return client.post(g(guest_id, "pay/submit/"), {"pin": pin, "attempt_key": key})
+    page = client.get(g(guest_id, "pay/pin/"))
+    key, confirm = attempt_key_of(page), last_try_of(page)
+    return client.post(
+        g(guest_id, "pay/submit/"), {"pin": pin, "attempt_key": key, "confirm_last_try": confirm}
+    )
 
 
 def flash(client) -> str:

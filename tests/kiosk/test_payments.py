@@ -16,6 +16,7 @@ from tests.kiosk.conftest import (
     attempt_key_of,
     flash,
     g,
+    last_try_of,
     order_items,
     pay,
     start_visit,
@@ -32,9 +33,11 @@ def redeems(sandbox):
 
 
 def check_balance(client, guest_id, card, pin=PIN):
+    """As the browser does: the card, then the PIN page's form (with what it carries)."""
     response = client.post(g(guest_id, "balance/"), {"card_number": card})
     assert response["Location"] == g(guest_id, "balance/pin/")
-    return client.post(g(guest_id, "balance/pin/"), {"pin": pin})
+    confirm = last_try_of(client.get(g(guest_id, "balance/pin/")))
+    return client.post(g(guest_id, "balance/pin/"), {"pin": pin, "confirm_last_try": confirm})
 
 
 def test_a_payment_carries_the_kiosks_store_terminal_and_source(device, items, new_card, sandbox):
@@ -160,23 +163,42 @@ def test_a_kiosk_is_throttled_across_cards(device, kiosk, new_card, sandbox, set
 
     assert flash(device) == throttle.BLOCKED_MESSAGE
     assert len(sandbox.ledger()) == 5
-    counts = throttle.failures("", lockouts.kiosk_scope(kiosk), None)
-    assert counts == {"session": 5}
+    counts = throttle.failures(throttle.Scopes("", device=lockouts.device_scope(kiosk)))
+    assert counts == {"device": 5}
 
 
-def test_an_address_is_throttled_across_kiosks(client, device, store, new_card, sandbox):
+def test_one_kiosk_never_blocks_another_kiosk_or_online_guests_behind_the_same_address(
+    client, device, kiosk, store, items, new_card, sandbox
+):
+    """Every kiosk of a store shares one public address: wrong PINs at one kiosk block that
+    kiosk (its device scope), never the address, so other kiosks and online guests go on."""
     from kiosk.models import Kiosk
     from tests.kiosk.conftest import enroll
+    from tests.ordering.conftest import make_order
+    from tests.ordering.conftest import pay as pay_online
 
     other = enroll(Client(), Kiosk.objects.create(name="Lobby 2", store=store, terminal_id="k2"))
     first = start_visit(device, "balance")
-    second = start_visit(other, "balance")
-    for n in range(5):
-        browser, guest_id = (device, first) if n % 2 else (other, second)
-        check_balance(browser, guest_id, new_card("5.00"), pin=WRONG_PIN)
+    for _ in range(6):  # one over the device limit, all from 127.0.0.1
+        check_balance(device, first, new_card("5.00"), pin=WRONG_PIN)
     check_balance(device, first, new_card("5.00"), pin=PIN)
-    assert flash(device) == throttle.BLOCKED_MESSAGE  # 127.0.0.1 reached its limit
+    assert flash(device) == throttle.BLOCKED_MESSAGE  # this kiosk is blocked
     assert len(sandbox.ledger()) == 5
+
+    second = start_visit(other, "balance")
+    card = new_card("5.00")
+    check_balance(other, second, card, pin=PIN)  # same address, another kiosk: not blocked
+    assert other.get(g(second, "balance/result/")).status_code == 200
+    order = make_order([(items["latte"], 1)])
+    online = pay_online(order, new_card("10.00"), session="online-guest", ip="127.0.0.1")
+    assert online.kind == "paid"  # an online guest behind that address: not blocked either
+
+    device_scope = throttle.Scopes("", device=lockouts.device_scope(kiosk))
+    assert throttle.failures(device_scope) == {"device": 5}
+    assert throttle.failures(throttle.Scopes("", ip="127.0.0.1")) == {"ip": 0}
+    page_entries = {lockout.scope for lockout in registry.current()}
+    assert "ip" not in page_entries
+    assert "device" in page_entries
 
 
 def test_a_right_pin_resets_the_cards_count(device, new_card, sandbox):
@@ -185,7 +207,7 @@ def test_a_right_pin_resets_the_cards_count(device, new_card, sandbox):
     check_balance(device, guest_id, card, pin=WRONG_PIN)
     device.post(g(guest_id, "balance/pin/"), {"pin": PIN})
     assert crypto.card_hash(card)
-    assert throttle.failures(crypto.card_hash(card), None, None) == {"card": 0}
+    assert throttle.failures(throttle.Scopes(crypto.card_hash(card))) == {"card": 0}
     assert sandbox.card(card)["failed_pin_attempts"] == 0
 
 
@@ -215,29 +237,50 @@ def test_staff_see_blocks_and_unlock_them(device, staff, new_card, sandbox):
     assert "no-store" in page["Cache-Control"]
     assert f"Card •••• {card[-4:]}" in text
     assert "Kiosk Lobby 1" in text
+    assert "kiosk device" in text  # each counter named for what it counts
+    assert "network address" not in text.split('id="lockouts"')[1]  # a kiosk has none
     assert card not in text
     blocked = [lockout for lockout in registry.current() if lockout.blocked]
     assert [lockout.scope for lockout in blocked] == ["card"]
     assert staff.get("/admin/kiosk/kiosk/").context["blocked_count"] == 1
 
+    # eCard's own count is shown with what clearing allows.
+    assert "eCard has seen 2 wrong PINs in a row: 1 more locks the card at eCard." in text
+    assert "Clearing our block allows one last try" in text
+
+    # While our block holds, the guest is not invited to a last try.
+    device.post(g(guest_id, "balance/"), {"card_number": card})
+    pin_page = device.get(g(guest_id, "balance/pin/")).content.decode().replace("&#x27;", "'")
+    assert services.ordering_services.LAST_TRY not in pin_page
+
     staff.post("/admin/kiosk/kiosk/lockouts/", {"token": blocked[0].token})
 
     assert not [lockout for lockout in registry.current() if lockout.blocked]
+    # Still listed: eCard still counts 2, whatever our block says.
+    cards = [lockout for lockout in registry.current() if lockout.scope == "card"]
+    assert [(lockout.failures, lockout.ecard_count) for lockout in cards] == [(0, 2)]
+    device.post(g(guest_id, "balance/"), {"card_number": card})
+    pin_page = device.get(g(guest_id, "balance/pin/")).content.decode().replace("&#x27;", "'")
+    assert services.ordering_services.LAST_TRY in pin_page  # told before eCard's last try
     check_balance(device, guest_id, card, pin=PIN)
     assert device.get(g(guest_id, "balance/result/")).status_code == 200
     assert sandbox.card(card)["failed_pin_attempts"] == 0
+    # A right PIN: eCard's count is 0 again, the card is no longer listed.
+    assert [lockout.scope for lockout in registry.current()] == ["device"]
 
 
 def test_staff_clear_a_card_by_its_number(device, staff, new_card, sandbox):
     card = new_card("30.00")
     card_hash = crypto.card_hash(card)
-    throttle.record_failure(card_hash, "online-session", "10.0.0.9")  # blocked online
-    throttle.record_failure(card_hash, "online-session", "10.0.0.9")
-    assert throttle.check(card_hash, None, None)
+    throttle.record_failure(
+        throttle.Scopes(card_hash, session="online-session", ip="10.0.0.9")
+    )  # blocked online
+    throttle.record_failure(throttle.Scopes(card_hash, session="online-session", ip="10.0.0.9"))
+    assert throttle.check(throttle.Scopes(card_hash))
 
     staff.post("/admin/kiosk/kiosk/lockouts/", {"card_number": f"{card[:4]} {card[4:]}"})
 
-    assert not throttle.check(card_hash, None, None)
+    assert not throttle.check(throttle.Scopes(card_hash))
 
 
 # --- Card entry ---------------------------------------------------------------------------------

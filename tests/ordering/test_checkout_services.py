@@ -161,6 +161,12 @@ def test_declines_read_as_one_plain_sentence(sandbox, items, new_card, setup, ex
         for _ in range(3):  # locked at eCard by someone else's tries
             sandbox_redeem_wrong_pin(sandbox, card)
         assert sandbox.card(card)["locked"] is True
+        # eCard's lock is in our ledger: the card is not sent again, and reads the same words.
+        with pytest.raises(services.PinThrottledError) as refused:
+            pay(order, card, pin=pin)
+        assert refused.value.message == expected
+        assert len(sandbox.ledger()) == 3
+        return
 
     outcome = pay(order, card, pin=pin)
 

@@ -6,7 +6,7 @@ import pytest
 from django.core.cache import cache
 
 from ecard_integration import crypto
-from ordering import services, throttle
+from ordering import lockouts, services, throttle
 from tests.ordering.conftest import PIN, WRONG_PIN, make_order, new_card_number, pay
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,7 +34,7 @@ def test_a_right_pin_resets_the_cards_count(sandbox, items, new_card):
     card = new_card("100.00")
     pay(order, card, pin=WRONG_PIN)
     assert pay(order, card, amount="1.00").kind == "partial"
-    assert throttle.failures(crypto.card_hash(card), None, None) == {"card": 0}
+    assert throttle.failures(throttle.Scopes(crypto.card_hash(card))) == {"card": 0}
     pay(order, card, pin=WRONG_PIN)
     assert pay(order, card, amount="1.00").kind == "partial"  # not blocked: one failure since
     assert sandbox.card(card)["failed_pin_attempts"] == 0
@@ -70,7 +70,9 @@ def test_other_declines_do_not_count(sandbox, items, new_card):
     inactive = new_card("100.00", status="inactive")
     for _ in range(3):
         assert pay(order, inactive).kind == "declined"  # 62
-    assert throttle.failures(crypto.card_hash(card), "session-a", "10.0.0.1") == {
+    assert throttle.failures(
+        throttle.Scopes(crypto.card_hash(card), session="session-a", ip="10.0.0.1")
+    ) == {
         "card": 0,
         "session": 0,
         "ip": 0,
@@ -80,19 +82,109 @@ def test_other_declines_do_not_count(sandbox, items, new_card):
 def test_the_api_counts_per_scope_with_prefixed_keys_and_windows(settings):
     settings.PIN_THROTTLE_IP_SECONDS = 1
     card_hash = "c" * 64
-    assert throttle.check(card_hash, "kiosk-7", "192.0.2.1") is False
-    throttle.record_failure(card_hash, "kiosk-7", "192.0.2.1")
-    assert throttle.failures(card_hash, "kiosk-7", "192.0.2.1") == {
+    online = throttle.Scopes(card_hash, session="session-7", ip="192.0.2.1")
+    assert throttle.check(online) is False
+    throttle.record_failure(online)
+    assert throttle.failures(online) == {
         "card": 1,
         "session": 1,
         "ip": 1,
     }
-    throttle.record_failure(card_hash, None, None)
-    assert throttle.check(card_hash, None, None) is True
+    throttle.record_failure(throttle.Scopes(card_hash))
+    assert throttle.check(throttle.Scopes(card_hash)) is True
     assert cache.get(f"pin-throttle:card:{card_hash}") == 2
     throttle.reset(card_hash)
-    assert throttle.check(card_hash, "kiosk-7", "192.0.2.1") is False
-    assert throttle.failures(card_hash, "kiosk-7", "192.0.2.1")["session"] == 1
+    assert throttle.check(online) is False
+    assert throttle.failures(online)["session"] == 1
     time.sleep(1.2)
-    assert throttle.failures(card_hash, "kiosk-7", "192.0.2.1")["ip"] == 0
-    assert throttle.failures(card_hash, "kiosk-7", "192.0.2.1")["session"] == 1
+    assert throttle.failures(online)["ip"] == 0
+    assert throttle.failures(online)["session"] == 1
+
+
+# --- The lockouts registry keeps its entries while they block (point 12) ------------------------
+
+
+def test_the_lockouts_page_keeps_entries_past_the_caches_default_timeout(settings):
+    """`cache.incr` on the database cache saves the sequence key again with the default timeout:
+    numbering restarted and hid live blocks. With a 1 s default, entries must still be listed
+    after it, on either backend, and the "N blocked" count stays right."""
+    settings.CACHES = {"default": {**settings.CACHES["default"], "TIMEOUT": 1}}
+    first, second = "a" * 64, "b" * 64
+    for card_hash, last4 in ((first, "1111"), (second, "2222")):
+        scopes = throttle.Scopes(card_hash, session="s", ip="192.0.2.7")
+        throttle.record_failure(scopes)
+        throttle.record_failure(scopes)
+        lockouts.note(scopes=scopes, card_last4=last4, origin=lockouts.online_origin("s", None))
+        time.sleep(1.5)  # past the default timeout: the sequence must not have expired
+
+    listed = {lockout.label for lockout in lockouts.current(blocked_only=True)}
+    assert listed == {"Card •••• 1111", "Card •••• 2222"}
+    assert int(cache.get(lockouts.SEQUENCE_KEY)) == 6  # three scopes each, numbering went on
+
+
+# --- eCard's own count (point 11) ---------------------------------------------------------------
+
+
+def _ecard_count(card):
+    return throttle.ecard_pin_count(crypto.card_hash(card))
+
+
+def test_ecard_count_survives_a_staff_clear_and_a_cache_loss_and_warns_before_the_last_try(
+    sandbox, items, new_card
+):
+    order = make_order([(items["latte"], 1)])
+    card = new_card("10.00")
+    for _ in range(2):
+        pay(order, card, pin=WRONG_PIN)
+    assert _ecard_count(card) == 2
+    lockouts.clear_card(crypto.card_hash(card))  # staff clear our block
+    # And the cache may lose every counter of it too.
+    lost = throttle.Scopes(crypto.card_hash(card), session="session-a", ip="10.0.0.1")
+    cache.delete_many(list(throttle.keys(lost).values()))
+    assert _ecard_count(card) == 2  # eCard's count is in the ledger, not the cache
+
+    with pytest.raises(services.LastTryError) as asked:
+        pay(order, card, pin=WRONG_PIN, session="fresh", ip="10.7.7.7")
+    assert asked.value.message == services.LAST_TRY
+    assert len(sandbox.ledger()) == 2  # nothing sent before the guest confirmed
+
+    outcome = services.pay_with_card(
+        order=order,
+        card_number=card,
+        pin=WRONG_PIN,
+        attempt_key=f"test-attempt-{'c' * 16}",
+        session_key="fresh",
+        ip="10.7.7.7",
+        confirm_last_try=True,
+    )
+    assert outcome.kind == "declined"
+    assert sandbox.card(card)["locked"] is True  # the guest chose to make eCard's last try
+    assert _ecard_count(card) == throttle.ECARD_LOCK_AT
+
+    # A card locked at eCard is not sent at all, our block cleared or not.
+    lockouts.clear_card(crypto.card_hash(card))
+    with pytest.raises(services.PinThrottledError) as refused:
+        pay(order, card, session="other", ip="10.6.6.6")
+    assert refused.value.message == services.DECLINE_MESSAGES["75"]
+    assert len(sandbox.ledger()) == 3
+
+    # Staff had eCard unlock it and say so on the lockouts page: guests may pay again.
+    sandbox.unlock(card)
+    (listed,) = [lockout for lockout in lockouts.current() if lockout.scope == "card"]
+    assert listed.ecard_locked
+    assert "only eCard can unlock it" in listed.ecard_text
+    lockouts.ecard_unlocked(listed.token)
+    assert pay(order, card, session="other", ip="10.6.6.6").kind == "paid"
+    assert _ecard_count(card) == 0
+
+
+def test_a_right_pin_or_short_funds_reset_ecards_count_other_declines_do_not(
+    sandbox, items, new_card
+):
+    order = make_order([(items["box"], 1)])
+    card = new_card("1.00")
+    pay(order, card, pin=WRONG_PIN)
+    assert _ecard_count(card) == 1
+    assert pay(order, card).kind == "insufficient"  # 51: the PIN was checked, and right
+    assert _ecard_count(card) == 0
+    assert sandbox.card(card)["failed_pin_attempts"] == 0

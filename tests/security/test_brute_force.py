@@ -19,6 +19,7 @@ from ecard_integration import crypto, services
 from ecard_integration.forms import new_attempt_key
 from ecard_integration.models import EcardTransaction, Kind, Source, State
 from ordering import lockouts, throttle
+from ordering import services as services_ordering
 from ordering.models import OrderStatus
 from tests.security.conftest import (
     PIN,
@@ -167,9 +168,10 @@ def test_counters_live_in_the_shared_cache_under_hashed_keys(sandbox, items, new
     pay(guest, order, card, WRONG_PIN)
     card_hash = crypto.card_hash(card)
     session_key = guest.session.session_key
-    keys = throttle.keys(card_hash, session_key, "10.8.8.8")
+    scopes = throttle.Scopes(card_hash, session=session_key, ip="10.8.8.8")
+    keys = throttle.keys(scopes)
     assert set(keys) == {"card", "session", "ip"}
-    assert throttle.failures(card_hash, session_key, "10.8.8.8") == {
+    assert throttle.failures(scopes) == {
         "card": 1,
         "session": 1,
         "ip": 1,
@@ -217,7 +219,12 @@ def test_staff_clear_a_card_block_and_only_with_the_permission(
     assert "The card&#x27;s block was cleared." in response.content.decode()
     assert card not in response.content.decode()
     fresh = Client(REMOTE_ADDR="10.9.0.2")  # the session and address counts stay
-    assert_paid(fresh, pay(fresh, order, card, PIN), order)
+    # eCard still counts 2 wrong PINs: the guest is told it is the last try, then confirms.
+    asked = pay(fresh, order, card, PIN)
+    assert asked.status_code == 409
+    assert services_ordering.LAST_TRY in asked.content.decode().replace("&#x27;", "'")
+    assert 'name="confirm_last_try" value="1"' in asked.content.decode()
+    assert_paid(fresh, pay(fresh, order, card, PIN, confirm_last_try="1"), order)
 
 
 def _lockout_admin(django_user_model):

@@ -1,0 +1,82 @@
+"""A cache (Redis) outage at the kiosk: paying and checking a balance, with Redis killed before
+the attempt (a plain sentence, nothing sent) and while eCard's answer is on its way (the
+outcome is shown, the order settled)."""
+
+import pytest
+
+from ordering import throttle
+from ordering.models import Order, OrderStatus, Tender
+from tests.kiosk.conftest import PIN, flash, g, order_items, pay, start_visit
+from tests.ordering.outage import kill_during_redeem, serve_cache
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
+
+
+@pytest.fixture
+def private_redis(tmp_path, settings):
+    yield from serve_cache(tmp_path, settings)
+
+
+def _balance(client, guest_id, card):
+    client.post(g(guest_id, "balance/"), {"card_number": card})
+    client.get(g(guest_id, "balance/pin/"))
+    return client.post(g(guest_id, "balance/pin/"), {"pin": PIN})
+
+
+def test_redis_killed_during_a_kiosk_payment_shows_the_receipt(
+    private_redis, device, items, new_card, sandbox
+):
+    card = new_card("30.00")
+    guest_id = start_visit(device)
+    order_items(device, guest_id, [(items["latte"], 1)])
+
+    with kill_during_redeem(sandbox, private_redis):
+        response = pay(device, guest_id, card)
+
+    assert response["Location"] == g(guest_id, "receipt/")
+    assert Order.objects.get().status == OrderStatus.PAID
+    assert "Thank you! Your order is paid." in device.get(response["Location"]).content.decode()
+
+
+def test_redis_down_before_a_kiosk_payment_sends_nothing(
+    private_redis, device, items, new_card, sandbox
+):
+    card = new_card("30.00")
+    guest_id = start_visit(device)
+    order_items(device, guest_id, [(items["latte"], 1)])
+    private_redis.kill()
+
+    response = pay(device, guest_id, card)
+
+    assert response["Location"] == g(guest_id, "pay/pin/")  # the card is kept: try again
+    assert flash(device) == throttle.UNAVAILABLE_MESSAGE
+    assert sandbox.ledger() == []
+    assert not Tender.objects.exists()
+    assert Order.objects.get().status == OrderStatus.OPEN
+
+
+def test_redis_killed_during_a_kiosk_balance_check_shows_the_balance(
+    private_redis, device, new_card, sandbox
+):
+    card = new_card("30.00")
+    guest_id = start_visit(device, "balance")
+
+    with kill_during_redeem(sandbox, private_redis, endpoint="balance-inquiry"):
+        response = _balance(device, guest_id, card)
+
+    assert response["Location"] == g(guest_id, "balance/result/")
+    assert "$30.00" in device.get(response["Location"]).content.decode()
+
+
+def test_redis_down_before_a_kiosk_balance_check_sends_nothing(
+    private_redis, device, new_card, sandbox
+):
+    card = new_card("30.00")
+    guest_id = start_visit(device, "balance")
+    private_redis.kill()
+
+    response = _balance(device, guest_id, card)
+
+    assert response["Location"] == g(guest_id, "balance/pin/")
+    assert flash(device) == throttle.UNAVAILABLE_MESSAGE
+    assert sandbox.ledger() == []
