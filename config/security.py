@@ -8,6 +8,8 @@ import ipaddress
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+from django.http import Http404
 
 
 def _policy(nonce: str, *, admin: bool) -> str:
@@ -72,3 +74,8 @@ def client_ip(request) -> str:
         return str(ipaddress.ip_address(candidate))
     except ValueError:
         return remote
+
+
+# Raised before a view sends anything (a bad or oversized request, no such page): Django's own
+# handlers answer them with the site's 400/403/404 pages, never a payment's "being confirmed".
+CLIENT_ERRORS = (Http404, SuspiciousOperation, BadRequest, PermissionDenied)

@@ -20,7 +20,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from config.security import client_ip
+from config.security import CLIENT_ERRORS, client_ip
 from ecard_integration.errors import InvalidInput
 from kiosk import services
 from kiosk.forms import BalancePinForm, CardForm, CheckoutForm, EnrollForm, PinForm, QuantityForm
@@ -491,6 +491,8 @@ def interrupted_payment_page(view):
     def wrapper(request, *args, **kwargs):
         try:
             return view(request, *args, **kwargs)
+        except CLIENT_ERRORS:
+            raise
         except Exception:  # noqa: BLE001 - reconciliation and the order sweep settle the order
             logger.exception("kiosk payment request failed part-way")
             request.session.modified = False

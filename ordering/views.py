@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from config import security
+from config.security import CLIENT_ERRORS
 from ecard_integration import crypto
 from ecard_integration.errors import InvalidInput
 from ordering import selectors, services, throttle
@@ -380,7 +381,7 @@ def interrupted_payment_page(view):
     def wrapper(request, number, token, *args, **kwargs):
         try:
             return view(request, number, token, *args, **kwargs)
-        except Http404:
+        except CLIENT_ERRORS:
             raise
         except Exception:  # noqa: BLE001 - e.g. DatabaseError after the send: never a bare 500
             logger.exception("payment request for order %s failed part-way", number)
