@@ -13,7 +13,13 @@ from ecard_integration import crypto
 from ecard_integration.errors import InvalidInput
 from kiosk import services
 from kiosk.models import EnrollmentCode, Kiosk
-from ordering import lockouts
+from ordering import lockouts, throttle
+
+# The PIN counters live in the cache: while it is unreachable staff are told so, not shown a 500.
+CACHE_DOWN = (
+    "The PIN counters cannot be read right now: the cache (Redis) is unreachable. Guests' card "
+    "payments are paused meanwhile, and nothing was changed; try again once it is back."
+)
 
 
 class EnrollmentCodeInline(admin.TabularInline):
@@ -80,7 +86,10 @@ class KioskAdmin(admin.ModelAdmin):
         extra = {"lockouts_url": "", "blocked_count": 0, **(extra_context or {})}
         if request.user.has_perm("kiosk.unlock_pin_throttle"):
             extra["lockouts_url"] = reverse("admin:kiosk_kiosk_lockouts")
-            extra["blocked_count"] = len(lockouts.current(blocked_only=True))
+            try:
+                extra["blocked_count"] = len(lockouts.current(blocked_only=True))
+            except throttle.CACHE_ERRORS:
+                self.message_user(request, CACHE_DOWN, messages.ERROR)
         return super().changelist_view(request, extra)
 
     # --- actions ---
@@ -154,12 +163,21 @@ class KioskAdmin(admin.ModelAdmin):
         if not request.user.has_perm("kiosk.unlock_pin_throttle"):
             raise PermissionDenied
         if request.method == "POST":
-            return _unlock(self, request)
+            try:
+                return _unlock(self, request)
+            except throttle.CACHE_ERRORS:
+                self.message_user(request, CACHE_DOWN, messages.ERROR)
+                return HttpResponseRedirect(reverse("admin:kiosk_kiosk_lockouts"))
+        try:
+            current = lockouts.current()
+        except throttle.CACHE_ERRORS:
+            current = []
+            self.message_user(request, CACHE_DOWN, messages.ERROR)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": "PIN lockouts",
-            "lockouts": lockouts.current(),
+            "lockouts": current,
             "limits": lockouts.limits_text(),
         }
         response = TemplateResponse(request, "kiosk/admin/lockouts.html", context)

@@ -80,3 +80,26 @@ def test_redis_down_before_a_kiosk_balance_check_sends_nothing(
     assert response["Location"] == g(guest_id, "balance/pin/")
     assert flash(device) == throttle.UNAVAILABLE_MESSAGE
     assert sandbox.ledger() == []
+
+
+def test_staff_pages_say_the_counters_cannot_be_read_while_redis_is_down(private_redis, db):
+    from django.contrib.auth.models import Permission, User
+    from django.test import Client
+
+    from kiosk.admin import CACHE_DOWN
+
+    user = User.objects.create_user("staff", password="correct horse battery", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(codename__in=["view_kiosk", "unlock_pin_throttle"])
+    )
+    staff = Client()
+    staff.force_login(user)
+    private_redis.kill()
+
+    for url in ("/admin/kiosk/kiosk/lockouts/", "/admin/kiosk/kiosk/"):
+        page = staff.get(url)
+        assert page.status_code == 200, url
+        assert CACHE_DOWN in page.content.decode().replace("&#x27;", "'"), url
+    cleared = staff.post("/admin/kiosk/kiosk/lockouts/", {"token": "0" * 24}, follow=True)
+    assert cleared.status_code == 200
+    assert CACHE_DOWN in cleared.content.decode().replace("&#x27;", "'")
