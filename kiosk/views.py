@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from config.security import CLIENT_ERRORS, client_ip
+from ecard_integration import wire
 from ecard_integration.errors import InvalidInput
 from kiosk import services
 from kiosk.forms import BalancePinForm, CardForm, CheckoutForm, EnrollForm, PinForm, QuantityForm
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 IN_FLIGHT = (OrderStatus.PAYING, OrderStatus.PAYMENT_PENDING)
 # Declines the guest fixes by typing the PIN again (or choosing another card from the PIN page).
-RETRY_PIN_CODES = {"14", "55", "57"}
+RETRY_PIN_CODES = {wire.CARD_NOT_FOUND, wire.INCORRECT_PIN, wire.PIN_REQUIRED}
 
 
 class SeeOther(HttpResponseRedirect):

@@ -72,11 +72,11 @@ TENDER_STATUS_FOR_STATE = {
 # What guests read. Plain sentences, never a code; an unknown card and a wrong PIN read the same.
 WRONG_CARD_OR_PIN = "The card number or PIN is not right. Check both and try again."
 DECLINE_MESSAGES = {
-    "14": WRONG_CARD_OR_PIN,
-    "55": WRONG_CARD_OR_PIN,
-    "57": "This card needs its PIN. Enter the PIN and try again.",
-    "62": "This card is not active. Please use another card.",
-    "75": "This card is locked after too many incorrect PINs. Please use another card.",
+    wire.CARD_NOT_FOUND: WRONG_CARD_OR_PIN,
+    wire.INCORRECT_PIN: WRONG_CARD_OR_PIN,
+    wire.PIN_REQUIRED: "This card needs its PIN. Enter the PIN and try again.",
+    wire.CARD_INACTIVE: "This card is not active. Please use another card.",
+    wire.PIN_TRIES_EXCEEDED: "This card is locked after too many incorrect PINs. Please use another card.",
 }
 DECLINED_OTHER = "This card was declined. Please use another card."
 NO_BALANCE = "This card has no balance left. Please use another card."
@@ -390,7 +390,7 @@ def check_ecard_count(card_hash: str, confirmed: bool, note_for_staff) -> None:
     count = throttle.ecard_pin_count(card_hash)
     if count >= throttle.ECARD_LOCK_AT:
         note_for_staff()
-        raise PinThrottledError(DECLINE_MESSAGES["75"])
+        raise PinThrottledError(DECLINE_MESSAGES[wire.PIN_TRIES_EXCEEDED])
     if count == throttle.ECARD_LOCK_AT - 1 and not confirmed:
         raise LastTryError(LAST_TRY)
 
@@ -631,7 +631,7 @@ def outcome_for(order: Order, tender: Tender) -> PaymentOutcome:
             f"${due} is still due: pay it with another card.",
         )
     if status == TenderStatus.DECLINED and row is not None:
-        if row.response_code == "51":
+        if row.response_code == wire.INSUFFICIENT_FUNDS:
             balance = money(row.balance or 0)
             if balance <= 0:
                 return PaymentOutcome("declined", order, tender, NO_BALANCE, balance)

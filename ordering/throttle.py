@@ -46,10 +46,12 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError
 
+from ecard_integration import wire
+
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "pin-throttle:"
-PIN_FAILURE_CODES = frozenset({"55", "14", "75"})
+PIN_FAILURE_CODES = frozenset({wire.INCORRECT_PIN, wire.CARD_NOT_FOUND, wire.PIN_TRIES_EXCEEDED})
 ECARD_LOCK_AT = 3  # eCard locks a card at its third consecutive wrong PIN (contract: code 75)
 
 BLOCKED_MESSAGE = (
@@ -218,7 +220,9 @@ def clear_card(card_hash: str) -> None:
 
 # Guest calls always carry a PIN, so their approvals prove it right; a staff call may not.
 PIN_SOURCES = ("online", "kiosk")
-RIGHT_PIN_CODES = frozenset({"00", "51"})  # approved, or short of funds after the PIN check
+RIGHT_PIN_CODES = frozenset(
+    {wire.APPROVED, wire.INSUFFICIENT_FUNDS}
+)  # approved, or short of funds after the PIN check
 UNLOCKED_AFTER_PREFIX = f"{KEY_PREFIX}ecard-unlocked-after:"
 
 
@@ -249,9 +253,9 @@ def ecard_pin_count(card_hash: str) -> int:
 def _count_wrong_pins(rows) -> int:
     count = 0
     for _id, code, source in rows:  # newest first
-        if code == "75":
+        if code == wire.PIN_TRIES_EXCEEDED:
             return ECARD_LOCK_AT
-        if code == "55":
+        if code == wire.INCORRECT_PIN:
             count += 1
             if count >= ECARD_LOCK_AT:
                 return ECARD_LOCK_AT

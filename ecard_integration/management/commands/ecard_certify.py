@@ -169,7 +169,11 @@ class Certification:
                 "Redeem with a wrong PIN",
                 row,
                 expected,
-                [row.state == State.DECLINED, row.response_code == "55", not row.amount_applied],
+                [
+                    row.state == State.DECLINED,
+                    row.response_code == wire.INCORRECT_PIN,
+                    not row.amount_applied,
+                ],
             )
         return row
 
