@@ -6,9 +6,9 @@ read the caller's references.
 
 - `describe(reference) -> CallerReference | None`: how staff read a transaction's caller
   reference (an order number), e.g. on the void confirmation page;
-- `on_outcome(transaction_id, reference)`: called after the ledger has committed an outcome it
-  learnt outside the caller's own call: a reconciliation replay, a void (staff or automatic)
-  settling its original, a row given up past its deadline.
+- `on_outcomes([(transaction_id, reference), …])`: called after the ledger has committed
+  outcomes it learnt outside the caller's own call: reconciliation replays (a batch's together),
+  a void (staff or automatic) settling its original, a row given up past its deadline.
 
 A listener runs in the process that learnt the outcome (usually the worker). It is a prompt, not
 the guarantee: a listener that fails, or a process that dies before it runs, is caught up by the
@@ -38,18 +38,18 @@ class CallerReference:
 
 
 Describer = Callable[[str], CallerReference | None]
-Listener = Callable[[int, str], None]
+Listener = Callable[[list[tuple[int, str]]], None]
 
 _describers: list[Describer] = []
 _listeners: list[Listener] = []
 
 
-def register(*, describe: Describer | None = None, on_outcome: Listener | None = None) -> None:
+def register(*, describe: Describer | None = None, on_outcomes: Listener | None = None) -> None:
     """Register a caller's describer and/or outcome listener (idempotent for the same function)."""
     if describe is not None and describe not in _describers:
         _describers.append(describe)
-    if on_outcome is not None and on_outcome not in _listeners:
-        _listeners.append(on_outcome)
+    if on_outcomes is not None and on_outcomes not in _listeners:
+        _listeners.append(on_outcomes)
 
 
 def describe(reference: str) -> CallerReference | None:
@@ -68,12 +68,18 @@ def describe(reference: str) -> CallerReference | None:
 
 
 def notify(transaction_id: int, reference: str) -> None:
-    """Tell every listener that the ledger learnt an outcome. Never raises: the caller's sweep is
-    the guarantee, this only makes it prompt."""
-    if not reference:
+    """`notify_many` for one outcome."""
+    notify_many([(transaction_id, reference)])
+
+
+def notify_many(outcomes: list[tuple[int, str]]) -> None:
+    """Tell every listener that the ledger learnt these outcomes (transaction id, caller
+    reference). Never raises: the caller's sweep is the guarantee, this only makes it prompt."""
+    outcomes = [(transaction_id, reference) for transaction_id, reference in outcomes if reference]
+    if not outcomes:
         return
     for listener in _listeners:
         try:
-            listener(transaction_id, reference)
-        except Exception:  # noqa: BLE001 - the outcome is committed; the sweep catches up
-            logger.exception("outcome listener failed for transaction %s", transaction_id)
+            listener(outcomes)
+        except Exception:  # noqa: BLE001 - the outcomes are committed; the sweep catches up
+            logger.exception("outcome listener failed for %d transaction(s)", len(outcomes))

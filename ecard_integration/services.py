@@ -501,8 +501,9 @@ class OutcomeBatch:
                 ).values_list("id", flat=True)
                 for transaction_id in abandoned:
                     _enqueue_settle_abandoned(transaction_id)
-                for row, _result, _sent in self.rows:
-                    notify_caller(row.id, row.caller_reference)
+                # One message for the whole batch: the caller looks its references up together.
+                outcomes = [(row.id, row.caller_reference) for row, _result, _sent in self.rows]
+                transaction.on_commit(lambda: callers.notify_many(outcomes))
         self.exchanges, self.rows = [], []
 
     def _update_rows(self) -> None:

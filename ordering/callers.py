@@ -30,24 +30,23 @@ def describe(reference: str) -> CallerReference | None:
     return CallerReference(label=f"Order {order.number}", url=url, completed=completed, note=note)
 
 
-def on_outcome(transaction_id: int, reference: str) -> None:
-    """The ledger learnt an outcome of one of this order's transactions outside the guest's own
-    request (reconciliation, a void, a deadline): bring the order up to date now. Links a tender
-    whose request died before linking, settles a `paying` order, marks a voided payment refunded.
-    Safe to run twice and late (every step is a conditional update); never raises: the order
-    sweep catches up whatever this misses."""
-    try:
-        order = Order.objects.filter(number=reference).first()
-        if order is None:
-            return
-        from ordering import services  # here: services imports the ledger, which imports us late
+def on_outcomes(outcomes: list[tuple[int, str]]) -> None:
+    """The ledger learnt outcomes of orders' transactions outside the guest's own request
+    (reconciliation, a void, a deadline): bring those orders up to date now (one query finds
+    them all). Links a tender whose request died before linking, settles a `paying` order, marks
+    a voided payment refunded. Safe to run twice and late (every step is a conditional update);
+    never raises: the order sweep catches up whatever this misses."""
+    numbers = {reference for _transaction_id, reference in outcomes}
+    from ordering import services  # here: services imports the ledger, which imports us late
 
-        services.refresh_pending(order)
-    except Exception:  # noqa: BLE001 - the outcome is committed; the sweep settles the order
-        logger.exception("order %s: could not apply transaction %s", reference, transaction_id)
+    for order in Order.objects.filter(number__in=numbers):
+        try:
+            services.refresh_pending(order)
+        except Exception:  # noqa: BLE001 - the outcome is committed; the sweep settles the order
+            logger.exception("order %s: could not apply its payments' outcomes", order.number)
 
 
 def register() -> None:
     from ecard_integration import callers
 
-    callers.register(describe=describe, on_outcome=on_outcome)
+    callers.register(describe=describe, on_outcomes=on_outcomes)

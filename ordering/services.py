@@ -871,7 +871,7 @@ def expire_abandoned_orders() -> int:
 
     Also gives up the redeems of released tenders whose intent was never recorded (a request
     that died half-way). Returns how many orders were abandoned. It catches up whatever the
-    ledger's outcome listener (`ordering.callers.on_outcome`) missed.
+    ledger's outcome listener (`ordering.callers.on_outcomes`) missed.
     """
     for order in Order.objects.filter(status__in=[OrderStatus.PAYING, OrderStatus.PAYMENT_PENDING]):
         refresh_pending(order)

@@ -266,8 +266,8 @@ def test_the_listener_is_safe_twice_and_for_unknown_references(
     tender = order.tenders.get()
     staff_void(tender, admin_user)
     for _ in range(2):
-        ordering_callers.on_outcome(tender.transaction_id, order.number)
-    ordering_callers.on_outcome(tender.transaction_id, "NOSUCHORDER")
+        ordering_callers.on_outcomes([(tender.transaction_id, order.number)])
+    ordering_callers.on_outcomes([(tender.transaction_id, "NOSUCHORDER")])
     order.refresh_from_db()
     assert order.status == OrderStatus.REFUNDED
 
