@@ -36,6 +36,7 @@ format:
 	$(VENV)/bin/ruff check --fix .
 
 check: $(STAMP) lint
+	$(PY) scripts/check_structure.py
 	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
 	bash scripts/check-deploy.sh
 
