@@ -1,4 +1,5 @@
-"""Command line: `python -m ecard_sandbox --port PORT --state-dir DIR [options]`."""
+"""Command line: `python -m ecard_sandbox --port PORT --state-dir DIR [options]` runs the sandbox;
+`python -m ecard_sandbox seed ...` puts the demo cards on a running one (`ecard_sandbox.seed`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
+from ecard_sandbox import seed
 from ecard_sandbox.certs import CA_CERT_FILE, CertificateError, server_context
 from ecard_sandbox.server import SandboxServer
 from ecard_sandbox.state import Config, Sandbox
@@ -57,6 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["seed"]:
+        return seed.main(argv[1:])
     args = parse_args(argv)
     logging.basicConfig(
         level=os.environ.get("ECARD_SANDBOX_LOG_LEVEL", "WARNING").upper(),

@@ -1,27 +1,10 @@
-"""Demo data for `make run`: sandbox test cards (with PINs) and a staff login."""
+"""Demo data for `make run`: the demo store, its menu and its kiosk (`manage.py seed_demo`).
+
+The demo gift cards are sandbox data: `python -m ecard_sandbox seed` creates them."""
 
 from decimal import Decimal
 
-# Sandbox test cards only: printed in full on purpose, so a developer can type them in.
-DEMO_CARDS = [
-    {"card_number": "6006491000000001", "balance": Decimal("100.00"), "pin": "1234"},
-    {"card_number": "6006491000000002", "balance": Decimal("25.00"), "pin": "2468"},
-    {"card_number": "6006491000000003", "balance": Decimal("7.50"), "pin": "1357"},
-    {
-        "card_number": "6006491000000004",
-        "balance": Decimal("50.00"),
-        "pin": "9876",
-        "status": "inactive",
-    },
-    {
-        "card_number": "6006491000000005",
-        "balance": Decimal("500.00"),
-        "pin": "4321",
-        "pin_required": True,
-    },
-]
-
-# The demo menu: (category, [(name, description, price), ...]), in menu order.
+# The demo store, with the eCard store id and online terminal id its payments carry.
 DEMO_STORE = {
     "name": "Main Street café",
     "ecard_store_id": "store-001",
@@ -29,6 +12,7 @@ DEMO_STORE = {
 }
 # The demo kiosk at the demo store; `seed_demo` prints a one-step enrollment link for it.
 DEMO_KIOSK = {"name": "Demo kiosk", "terminal_id": "kiosk-01"}
+# The demo menu: (category, [(name, description, price), ...]), in menu order.
 DEMO_MENU = [
     (
         "Coffee",

@@ -9,7 +9,7 @@ export ECARD_SANDBOX_CONTROL_KEY="${ECARD_SANDBOX_CONTROL_KEY:-dev-sandbox-key}"
 SANDBOX_PORT="${SANDBOX_PORT:-8443}"
 WEB_ADDR="${WEB_ADDR:-127.0.0.1:8000}"
 mkdir -p var/sandbox
-# A second shell (`DEBUG=1 .venv/bin/python manage.py ecard_certify`, `seed_demo`) finds the local
+# A second shell (`DEBUG=1 .venv/bin/python manage.py ecard_certify`) finds the local
 # sandbox's control key here while this runs (config/settings.py reads it in DEBUG only).
 CONTROL_KEY_FILE=var/sandbox/control-key
 (umask 077 && printf '%s\n' "$ECARD_SANDBOX_CONTROL_KEY" >"$CONTROL_KEY_FILE")
@@ -32,7 +32,9 @@ ECARD_SANDBOX_CLIENT_SECRET="${ECARD_CLIENT_SECRET:-demo-secret}" \
   --client-id "${ECARD_CLIENT_ID:-demo-client}" &
 pids+=($!)
 
-$PY manage.py seed_demo --wait 20 --web-addr "$WEB_ADDR"
+# The demo cards are the sandbox's own data; the menu, kiosk and staff login are the app's.
+$PY -m ecard_sandbox seed --url "https://127.0.0.1:$SANDBOX_PORT" --state-dir var/sandbox --wait 20
+$PY manage.py seed_demo --web-addr "$WEB_ADDR"
 
 $PY -m celery -A config worker --loglevel=INFO --concurrency=2 --hostname="worker@%h" &
 pids+=($!)

@@ -1,4 +1,4 @@
-"""The demo seed (menu included) and the ordering beat task."""
+"""The demo seed (menu, kiosk, staff login) and the ordering beat task."""
 
 import re
 from datetime import timedelta
@@ -9,26 +9,25 @@ from django.db.models.functions import Now
 
 from config.celery import app
 from ordering import tasks
-from ordering.demo import DEMO_CARDS, DEMO_MENU
+from ordering.demo import DEMO_MENU
 from ordering.models import Category, Item, Order, OrderStatus, Store
 from tests.ordering.conftest import make_order
 
 
 @pytest.mark.django_db
-def test_seed_demo_seeds_cards_and_the_menu_and_can_run_twice(sandbox, capsys, settings):
+def test_seed_demo_seeds_the_menu_and_can_run_twice(capsys, settings):
     settings.DEBUG = True  # pytest-django turns it off; the command is for development only
     call_command("seed_demo")
     call_command("seed_demo")
     assert Category.objects.count() == len(DEMO_MENU)
     assert Item.objects.count() == sum(len(items) for _, items in DEMO_MENU)
     assert Store.objects.get().ecard_store_id == "store-001"
-    assert sandbox.card(DEMO_CARDS[0]["card_number"])["balance"] == "100.00"
     assert "Demo menu: 8 items" in capsys.readouterr().out
 
 
 @pytest.mark.django_db
 def test_seed_demo_prints_the_web_address_a_kiosk_link_and_how_to_reset_the_password(
-    sandbox, capsys, settings, client
+    capsys, settings, client
 ):
     from kiosk.models import Kiosk
 

@@ -1,0 +1,159 @@
+"""eCard's certification scenarios, run against the configured eCard, and their evidence pack.
+
+Against the local sandbox (the default settings) the run creates its own test cards through the
+sandbox's documented control API; against eCard's sandbox it uses the test card eCard issued. It
+refuses eCard's production host. Scenarios: Load, Redeem with a wrong PIN (55), Balance Inquiry
+with PIN, Redeem with PIN, Declined Redeem (51, with the available balance), Void Redeem, Void
+Load, and a replay of the load's exact bytes under its request id (eCard must answer from its
+idempotency store). `manage.py ecard_certify` is the command line around `plan` and `certify`.
+"""
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import requests
+from django.conf import settings
+
+from ecard_integration import evidence, wire
+from ecard_integration.certification_scenarios import Certification, Plan
+from ecard_integration.errors import EcardError
+from ecard_integration.evidence import EvidencePack
+
+# Used only on the local sandbox, where the run creates these cards itself.
+LOCAL_CARD = "6006491900000017"
+LOCAL_PIN = "4826"
+# The local sandbox's control API (ecard_sandbox/README.md): not part of eCard, so it
+# is reached over plain HTTPS here rather than through the eCard client.
+SANDBOX_CONTROL_PATH = "/__sandbox__"
+SANDBOX_CONTROL_TIMEOUT = 10.0
+NO_CARD_HELP = (
+    "give the test card with --card and --pin (eCard's sandbox test card). Against the local "
+    "sandbox it makes its own: with `make run` up and DEBUG=1 it finds the sandbox's control key "
+    "in var/sandbox/control-key (or set ECARD_SANDBOX_CONTROL_KEY)"
+)
+
+
+class CertificationError(Exception):
+    """The run cannot start: a bad option, the production host, or a local sandbox not set up."""
+
+
+def wrong_pin_for(pin: str) -> str:
+    """A PIN of the same length that is surely not this one."""
+    return "".join(str((int(digit) + 1) % 10) for digit in pin)
+
+
+def refuse_production() -> None:
+    if evidence.is_production():
+        raise CertificationError(
+            "ECARD_BASE_URL points at eCard's production host: certification runs against "
+            "a sandbox only"
+        )
+
+
+def plan(options: dict, *, setup: bool) -> Plan:
+    """Check the command's options (settings fill in the test cards) before anything is sent."""
+    card = options["card"] or settings.ECARD_CERTIFICATION_CARD
+    pin = options["pin"] or settings.ECARD_CERTIFICATION_PIN
+    void_card = options["void_card"] or settings.ECARD_CERTIFICATION_VOID_CARD
+    if setup:
+        card, pin = card or LOCAL_CARD, pin or LOCAL_PIN
+    if not card or not pin:
+        raise CertificationError(NO_CARD_HELP)
+    try:
+        card = wire.parse_card_number(card)
+        pin = wire.parse_pin(pin)
+        void_card = wire.parse_card_number(void_card) if void_card else card
+        wrong_pin = wire.parse_pin(options["wrong_pin"]) if options["wrong_pin"] else None
+        for name in ("store_id", "terminal_id"):
+            wire.parse_store_or_terminal_id(options[name] or "", field=name)
+        load_amount = wire.parse_amount(str(options["load_amount"]))
+        redeem_amount = wire.parse_amount(str(options["redeem_amount"]))
+        declined = options["declined_amount"]
+        declined_amount = wire.parse_amount(str(declined)) if declined is not None else None
+    except EcardError as exc:
+        raise CertificationError(f"{exc.field}: {exc.message}") from exc
+    try:
+        initial = wire.parse_amount(str(options["initial_balance"])) if setup else None
+    except EcardError as exc:
+        raise CertificationError(f"--initial-balance: {exc.message}") from exc
+    return Plan(
+        card=card,
+        pin=pin,
+        wrong_pin=wrong_pin or wrong_pin_for(pin),
+        void_card=void_card,
+        load_amount=load_amount,
+        redeem_amount=redeem_amount,
+        declined_amount=declined_amount,
+        initial_balance=initial,
+        budget=float(options["budget"] or settings.ECARD_STAFF_BUDGET_SECONDS),
+        store_id=options["store_id"] or "",
+        terminal_id=options["terminal_id"] or "",
+    )
+
+
+def create_local_cards(plan: Plan) -> int:
+    """Create the plan's test cards on the local sandbox; returns how many."""
+    if not settings.ECARD_SANDBOX_CONTROL_KEY:
+        raise CertificationError("ECARD_SANDBOX_CONTROL_KEY is not set: no local sandbox to set up")
+    if not settings.ECARD_CA_BUNDLE:
+        raise CertificationError("ECARD_CA_BUNDLE is not set: the local sandbox cannot be trusted")
+    root = settings.ECARD_BASE_URL.split("/api/")[0]
+    cards = sorted({plan.card, plan.void_card})
+    failed = f"the local sandbox at {root} could not be set up"
+    try:
+        with requests.Session() as session:
+            session.headers["X-Sandbox-Key"] = settings.ECARD_SANDBOX_CONTROL_KEY
+            for card in cards:
+                response = session.post(
+                    f"{root}{SANDBOX_CONTROL_PATH}/cards",
+                    json={
+                        "card_number": card,
+                        "balance": str(plan.initial_balance),
+                        "pin": plan.pin,
+                    },
+                    timeout=SANDBOX_CONTROL_TIMEOUT,
+                    verify=settings.ECARD_CA_BUNDLE,
+                )
+                if not response.ok:
+                    why = f"HTTP {response.status_code}: {response.text[:500]}"
+                    raise CertificationError(f"{failed}: {why}")
+    except requests.RequestException as exc:
+        raise CertificationError(f"{failed}: {exc}") from exc
+    return len(cards)
+
+
+@dataclass
+class Report:
+    """A finished run: its evidence, where it was written, and what went wrong."""
+
+    pack: EvidencePack
+    out: Path
+    problems: list[str] = field(default_factory=list)
+
+
+def default_out() -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return Path(settings.VAR_DIR) / "evidence" / stamp
+
+
+def certify(plan: Plan, *, full_card_numbers: bool, out: Path | None = None) -> Report:
+    """Run every scenario and write the evidence pack (CSV, JSON, HTML) into `out`."""
+    run = Certification(plan)
+    run.run()
+    pack = evidence.build_evidence(
+        run.rows, full_card_numbers=full_card_numbers, expectations=run.expectations
+    )
+    for failed in run.unattached:
+        pack.scenarios.append(
+            {**asdict(failed), "transaction_request_id": "", "transaction_type": ""}
+        )
+    report = Report(pack, Path(out or default_out()))
+    evidence.write_pack(pack, report.out)
+    failures = [s for s in pack.scenarios if not s["passed"]]
+    missing = [t for t in evidence.REQUIRED_TYPES if t not in pack.types]
+    if failures:
+        report.problems.append(f"{len(failures)} of {len(pack.scenarios)} scenarios failed")
+    if missing:
+        report.problems.append(f"missing types: {', '.join(missing)}")
+    return report
