@@ -265,7 +265,8 @@ ECARD_STAFF_BUDGET_SECONDS = env.float("ECARD_STAFF_BUDGET_SECONDS", 20.0)
 ECARD_CERTIFICATION_CARD = env.str("ECARD_CERTIFICATION_CARD", default="")
 ECARD_CERTIFICATION_PIN = env.str("ECARD_CERTIFICATION_PIN", default="")
 ECARD_CERTIFICATION_VOID_CARD = env.str("ECARD_CERTIFICATION_VOID_CARD", default="")
-# The local sandbox's control API, for seeding demo cards and for tests. Empty on real eCard.
+# The local sandbox's control API, for certification's local test cards and for tests. Empty on
+# real eCard (`python -m ecard_sandbox seed` reads ECARD_SANDBOX_CONTROL_KEY itself).
 # In DEBUG, unset, it is the key `make run` wrote for its sandbox (on loopback only), so that
 # commands from a second shell reach it.
 LOCAL_SANDBOX_CONTROL_KEY_FILE = VAR_DIR / "sandbox" / "control-key"
