@@ -47,6 +47,23 @@ class _Call:
                 time.sleep(self._sandbox.latency)
 
 
+# An X-Request-Id already in use: (statistic, error code, title, detail) by idempotency decision.
+ID_IN_USE = {
+    "conflict": (
+        "conflicts",
+        "idempotency_conflict",
+        "Idempotency conflict",
+        "This X-Request-Id was used with a different payload or endpoint.",
+    ),
+    "in_progress": (
+        "in_progress",
+        "request_in_progress",
+        "Request in progress",
+        "A request with this X-Request-Id is still being processed; retry shortly.",
+    ),
+}
+
+
 def _check_method(request: Request) -> None:
     if request.method != "POST":
         raise ApiError(
@@ -230,25 +247,10 @@ def _answer(
     if decision.kind == "replay" and decision.body is not None:
         sandbox.stats.add("replays")
         return Response(200, decision.body, [*echo, ("X-Idempotent-Replay", "true")])
-    if decision.kind == "conflict":
-        sandbox.stats.add("conflicts")
-        error = ApiError(
-            409,
-            "idempotency_conflict",
-            "Idempotency conflict",
-            "This X-Request-Id was used with a different payload or endpoint.",
-            header="X-Request-Id",
-        )
-        return error_response(now(), error, echo)
-    if decision.kind == "in_progress":
-        sandbox.stats.add("in_progress")
-        error = ApiError(
-            409,
-            "request_in_progress",
-            "Request in progress",
-            "A request with this X-Request-Id is still being processed; retry shortly.",
-            header="X-Request-Id",
-        )
+    if decision.kind in ID_IN_USE:
+        stat, code, title, detail = ID_IN_USE[decision.kind]
+        sandbox.stats.add(stat)
+        error = ApiError(409, code, title, detail, header="X-Request-Id")
         return error_response(now(), error, echo)
     client_id = decision.key[0]
     try:
