@@ -48,7 +48,7 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
-from ecard_integration import clock, wire
+from ecard_integration import clock, redaction, wire
 from ecard_integration.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -216,7 +216,7 @@ class Attempt:
             request_body=request_body,
             request_sha256=request_sha256,
             response_status=self.status,
-            response_headers=wire.redact_headers(self.headers),
+            response_headers=redaction.redact_headers(self.headers),
             response_body=response_body,
             error=self.error,
             idempotent_replay=self.status == 200 and wire.is_idempotent_replay(self.headers),
@@ -282,7 +282,7 @@ class HttpTransport:
         timeout = (min(config.connect_timeout, remaining), min(config.read_timeout, remaining))
         started_at = datetime.now(UTC)
         start = time.monotonic()
-        sent = wire.redact_headers(dict(request.headers))
+        sent = redaction.redact_headers(dict(request.headers))
         try:
             response = session.send(request, timeout=timeout, allow_redirects=False)
         except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema) as exc:

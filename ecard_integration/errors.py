@@ -15,7 +15,7 @@ PIN, token or body. Messages are passed through the log redaction as a second li
 
 from __future__ import annotations
 
-from config.logging import redact_text
+from ecard_integration.redaction import redact_text
 
 
 class EcardError(Exception):

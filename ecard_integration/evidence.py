@@ -26,8 +26,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from config.logging import AUTHORIZATION, BEARER, REDACTED, SECRET_PAIR, mask_card_number
-from ecard_integration import crypto, wire
+from ecard_integration import crypto, redaction, wire
 from ecard_integration.models import EcardTransaction, Kind
 
 # The transaction types eCard's certification requires, as eCard names them.
@@ -371,7 +370,7 @@ def _transaction(row: EcardTransaction, full: bool, expectations: list[dict]) ->
 def _exchange(number: int, exchange, row: EcardTransaction, card_number: str) -> dict:
     body = _scrub(exchange.request_body)
     if card_number:
-        body = _with_card_number(body, card_number, row.card_last4)
+        body = redaction.unmask_card_number(body, card_number, row.card_last4)
     return {
         "number": number,
         "started_at_utc": utc_text(exchange.started_at),
@@ -396,40 +395,16 @@ def _exchange(number: int, exchange, row: EcardTransaction, card_number: str) ->
     }
 
 
-def _with_card_number(body: str, card_number: str, last4: str) -> str:
-    """Put the full (sandbox test) card number back where the stored copy has it masked."""
-    masked = mask_card_number(last4)
-    full = json.dumps(card_number)
-    for form in (json.dumps(masked, ensure_ascii=False), json.dumps(masked)):
-        if form in body:
-            return body.replace(form, full)
-    return body
-
-
 def _scrub(text: str) -> str:
     """A second line of defence over the (already redacted) stored copies: no credentials, no
     PIN, no client secret. Card numbers are left alone: they are masked or deliberately shown."""
-    if not text:
-        return text
-    secret = settings.ECARD_CLIENT_SECRET
-    if secret and len(secret) >= 6:
-        text = text.replace(secret, REDACTED)
-    text = AUTHORIZATION.sub(lambda m: m.group(1) + REDACTED, text)
-    text = BEARER.sub("Bearer " + REDACTED, text)
-    return SECRET_PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}{m.group(4)}", text)
+    return redaction.redact_credentials(text, secret=settings.ECARD_CLIENT_SECRET or "")
 
 
 def _scrub_headers(headers) -> dict:
     if not isinstance(headers, dict):
         return {}
-    scrubbed = {}
-    for key, value in headers.items():
-        if key.lower() in wire.SECRET_HEADERS:
-            scheme = str(value).split(" ", 1)[0] if " " in str(value) else ""
-            scrubbed[key] = f"{scheme} {REDACTED}".strip()
-        else:
-            scrubbed[key] = _scrub(str(value))
-    return scrubbed
+    return redaction.redact_headers(headers, scrub=_scrub)
 
 
 def _verdict(expectation: dict) -> str:

@@ -21,8 +21,7 @@ from typing import Any
 
 from django.core.cache import cache
 
-from config.logging import register_secret
-from ecard_integration import crypto, wire
+from ecard_integration import crypto, redaction, wire
 from ecard_integration.client import (
     MIN_ATTEMPT_SECONDS,
     Attempt,
@@ -196,7 +195,7 @@ class TokenProvider:
         except (crypto.CardDataKeyError, ValueError, KeyError, TypeError):
             return None  # unreadable (a rotated key, garbage): renew instead
         # Tokens another process fetched must be scrubbed from this process's logs too.
-        register_secret(cached.access_token)
+        redaction.register_secret(cached.access_token)
         if issuer is not None and not cached.usable(issuer):
             return None
         return cached
@@ -229,7 +228,7 @@ def _fetch(
         token, error, wait = _judge_token(attempt)
         report(on_exchange, _token_exchange(config, attempt))
         if token is not None:
-            register_secret(token.access_token)
+            redaction.register_secret(token.access_token)
             return token
         failures += 1
         wait = wait if wait is not None else backoff(failures)
@@ -280,6 +279,6 @@ def _token_exchange(config: ClientConfig, attempt: Attempt) -> Exchange:
         request_id=None,
         request_body=wire.redacted_token_request(config.client_id),
         request_sha256=None,
-        response_body=wire.redact_token_response(attempt.text),
+        response_body=redaction.redact_token_response(attempt.text),
         outcome_unknown=False,
     )

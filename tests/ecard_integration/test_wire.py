@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from ecard_integration import wire
+from ecard_integration import redaction, wire
 from ecard_integration.errors import InvalidInput, MalformedResponse, OutcomeUnknownError
 
 CARD = "6006491234564821"
@@ -275,7 +275,7 @@ def test_it_reads_a_token_and_refuses_odd_ones():
 
 def test_token_evidence_hides_the_token_and_nothing_else():
     text = token_body().decode()
-    redacted = wire.redact_token_response(text)
+    redacted = redaction.redact_token_response(text)
     assert "canary-token" not in redacted
     assert '"expires_in": 86400' in redacted
 
@@ -442,7 +442,7 @@ def test_retry_after_reads_seconds_and_dates():
 
 
 def test_evidence_headers_hide_credentials():
-    headers = wire.redact_headers({"Authorization": "Bearer abc.def", "X-Request-Id": "gc-1"})
+    headers = redaction.redact_headers({"Authorization": "Bearer abc.def", "X-Request-Id": "gc-1"})
     assert headers == {"Authorization": "Bearer [redacted]", "X-Request-Id": "gc-1"}
 
 
