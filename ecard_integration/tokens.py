@@ -22,7 +22,14 @@ from typing import Any
 from django.core.cache import cache
 
 from ecard_integration import crypto, redaction, wire
-from ecard_integration.client import (
+from ecard_integration.errors import (
+    AuthenticationError,
+    EcardError,
+    RateLimitedError,
+    ServiceUnavailableError,
+)
+from ecard_integration.retry import backoff, tls_error
+from ecard_integration.transport import (
     MIN_ATTEMPT_SECONDS,
     Attempt,
     ClientConfig,
@@ -30,14 +37,7 @@ from ecard_integration.client import (
     Exchange,
     ExchangeCallback,
     HttpTransport,
-    backoff,
     report,
-)
-from ecard_integration.errors import (
-    AuthenticationError,
-    EcardError,
-    RateLimitedError,
-    ServiceUnavailableError,
 )
 
 log = logging.getLogger(__name__)
@@ -247,10 +247,7 @@ def _judge_token(attempt: Attempt) -> tuple[wire.Token | None, EcardError, float
         code="token_unavailable",
     )
     if attempt.delivery is Delivery.TLS_REJECTED:
-        message = (
-            "eCard's TLS certificate is not trusted (check ECARD_CA_BUNDLE); nothing was sent."
-        )
-        return None, ServiceUnavailableError(message, code="tls_error"), None
+        return None, tls_error(None), None
     if attempt.delivery is not Delivery.RESPONDED:
         return None, unavailable, None
     status = attempt.status or 0
