@@ -150,16 +150,9 @@ class OutcomeUnknownError(EcardError):
 
     default_code = "outcome_unknown"
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        code: str | None = None,
-        request_id: str | None = None,
-        attempts: int = 0,
-    ) -> None:
-        super().__init__(message, status=status, code=code, request_id=request_id)
+    def __init__(self, message: str, *, attempts: int = 0, **context: int | str | None) -> None:
+        # `context`: EcardError's status, code and request_id.
+        super().__init__(message, **context)
         self.attempts = attempts
 
 

@@ -29,17 +29,7 @@ import random
 import time
 from dataclasses import dataclass
 
-from ecard_integration import wire
-from ecard_integration.errors import (
-    AuthenticationError,
-    EcardError,
-    IdempotencyConflictError,
-    InvalidRequestError,
-    MalformedResponse,
-    OutcomeUnknownError,
-    RateLimitedError,
-    ServiceUnavailableError,
-)
+from ecard_integration import errors, wire
 from ecard_integration.transport import MIN_ATTEMPT_SECONDS, Attempt, Delivery
 
 DEFAULT_BUDGET_SECONDS = 20.0  # a whole send, retries included, when the caller names no budget
@@ -83,7 +73,7 @@ class Verdict:
 
     next: Next
     result: wire.TransactionResult | None = None
-    error: EcardError | None = None
+    error: errors.EcardError | None = None
     wait: float = 0.0
 
 
@@ -94,7 +84,7 @@ def judge(prepared: wire.PreparedRequest, attempt: Attempt) -> Verdict:
         return Verdict(Next.FAIL, error=tls_error(rid))
     if attempt.delivery is Delivery.NOT_SENT:
         message = "Could not connect to eCard; nothing was sent."
-        return Verdict(Next.NOT_SENT, error=ServiceUnavailableError(message, request_id=rid))
+        return Verdict(Next.NOT_SENT, error=errors.ServiceUnavailableError(message, request_id=rid))
     if attempt.delivery is Delivery.MAYBE_SENT:
         timed_out = (attempt.error or "").endswith("Timeout")
         message = (
@@ -115,7 +105,7 @@ def _judge_response(prepared: wire.PreparedRequest, attempt: Attempt) -> Verdict
             result = wire.parse_transaction_response(
                 prepared, status, attempt.headers, attempt.body
             )
-        except MalformedResponse as exc:
+        except errors.MalformedResponse as exc:
             return Verdict(Next.UNKNOWN, error=exc)
         return Verdict(Next.DONE, result=result)
     api = wire.parse_error(status, attempt.headers, attempt.body)
@@ -124,28 +114,23 @@ def _judge_response(prepared: wire.PreparedRequest, attempt: Attempt) -> Verdict
         error = _unknown(f"eCard answered {status}{said}.", status, api.code or None, rid)
         return Verdict(Next.UNKNOWN, error=error)
     if status == 401:
-        error = AuthenticationError(
-            f"eCard refused our access token{said}.",
-            status=status,
-            code=api.code or wire.INVALID_TOKEN,
-            request_id=rid,
+        message = f"eCard refused our access token{said}."
+        error = _refused(
+            errors.AuthenticationError, message, status, api.code or wire.INVALID_TOKEN, rid
         )
         return Verdict(Next.TOKEN_REJECTED, error=error)
     if status == 409 and api.code == wire.REQUEST_IN_PROGRESS:
         error = _unknown("eCard was still processing this request.", status, api.code, rid)
         return Verdict(Next.IN_PROGRESS, error=error, wait=IN_PROGRESS_WAIT)
     if status == 409:
-        error = IdempotencyConflictError(
-            f"eCard holds a different request under this request id{said}.",
-            status=status,
-            code=api.code or wire.IDEMPOTENCY_CONFLICT,
-            request_id=rid,
-        )
+        message = f"eCard holds a different request under this request id{said}."
+        code = api.code or wire.IDEMPOTENCY_CONFLICT
+        error = _refused(errors.IdempotencyConflictError, message, status, code, rid)
         return Verdict(Next.FAIL, error=error)
     if status == 429:
         wait = wire.retry_after_seconds(attempt.headers)
         wait = DEFAULT_RETRY_AFTER if wait is None else max(wait, MIN_ATTEMPT_SECONDS)
-        error = RateLimitedError(
+        error = errors.RateLimitedError(
             f"eCard asked us to slow down for {wait:g} s; nothing was processed.",
             retry_after=wait,
             status=status,
@@ -154,17 +139,23 @@ def _judge_response(prepared: wire.PreparedRequest, attempt: Attempt) -> Verdict
         )
         return Verdict(Next.RATE_LIMITED, error=error, wait=wait)
     detail = f" ({api.pointer})" if api.pointer else ""
-    error = InvalidRequestError(
-        f"eCard rejected the request{said}{detail}; nothing was processed.",
-        status=status,
-        code=api.code or wire.INVALID_REQUEST,
-        request_id=rid,
-    )
+    message = f"eCard rejected the request{said}{detail}; nothing was processed."
+    code = api.code or wire.INVALID_REQUEST
+    error = _refused(errors.InvalidRequestError, message, status, code, rid)
     return Verdict(Next.FAIL, error=error)
 
 
-def _unknown(message: str, status: int | None, code: str | None, rid: str) -> OutcomeUnknownError:
-    return OutcomeUnknownError(
+def _refused(
+    error_class: type[errors.EcardError], message: str, status: int, code: str, rid: str
+) -> errors.EcardError:
+    """The error for an answer that refused our request without processing it."""
+    return error_class(message, status=status, code=code, request_id=rid)
+
+
+def _unknown(
+    message: str, status: int | None, code: str | None, rid: str
+) -> errors.OutcomeUnknownError:
+    return errors.OutcomeUnknownError(
         f"{message} The transaction may have been processed.",
         status=status,
         code=code,
@@ -172,8 +163,8 @@ def _unknown(message: str, status: int | None, code: str | None, rid: str) -> Ou
     )
 
 
-def tls_error(request_id: str | None) -> ServiceUnavailableError:
-    return ServiceUnavailableError(
+def tls_error(request_id: str | None) -> errors.ServiceUnavailableError:
+    return errors.ServiceUnavailableError(
         "eCard's TLS certificate is not trusted (check ECARD_CA_BUNDLE); nothing was sent.",
         code="tls_error",
         request_id=request_id,
@@ -190,7 +181,7 @@ class Run:
     not_sent: int = 0
     renewals: int = 0
     maybe_processed: bool = False
-    last_error: EcardError | None = None
+    last_error: errors.EcardError | None = None
 
     def plan(self, verdict: Verdict, *, fresh_token: bool) -> float:
         """How long to wait before the next attempt; raises when the policy says stop.
@@ -217,22 +208,22 @@ class Run:
                 return 0.0
         raise self.failure(verdict.error)
 
-    def failure(self, error: EcardError | None) -> EcardError:
+    def failure(self, error: errors.EcardError | None) -> errors.EcardError:
         """The error to raise: an unknown outcome if an earlier attempt may have been processed."""
         rid = self.prepared.request_id
         if error is None:
-            error = ServiceUnavailableError(
+            error = errors.ServiceUnavailableError(
                 "No time was left to send the request; nothing was sent.",
                 code="budget_exhausted",
                 request_id=rid,
             )
-        if isinstance(error, OutcomeUnknownError):
+        if isinstance(error, errors.OutcomeUnknownError):
             error.attempts = self.attempts
         if not self.maybe_processed or isinstance(
-            error, OutcomeUnknownError | IdempotencyConflictError
+            error, errors.OutcomeUnknownError | errors.IdempotencyConflictError
         ):
             return error
-        unknown = OutcomeUnknownError(
+        unknown = errors.OutcomeUnknownError(
             f"An earlier attempt may have been processed; then: {error.message}",
             status=error.status,
             code=error.code,
