@@ -29,15 +29,6 @@ from django.utils import timezone
 from ecard_integration import crypto, redaction, wire
 from ecard_integration.models import EcardTransaction, Kind
 
-# The transaction types eCard's certification requires, as eCard names them.
-REQUIRED_TYPES = (
-    "Load",
-    "Redeem",
-    "Balance Inquiry",
-    "Void Load",
-    "Void Redeem",
-    "Declined Redeem",
-)
 TYPE_LABELS = {
     Kind.LOAD: "Load",
     Kind.REDEEM: "Redeem",
@@ -45,19 +36,27 @@ TYPE_LABELS = {
     Kind.VOID_LOAD: "Void Load",
     Kind.VOID_REDEEM: "Void Redeem",
 }
+# The transaction types eCard's certification requires, as eCard names them.
+REQUIRED_TYPES = (*TYPE_LABELS.values(), "Declined Redeem")
 # eCard's "Declined Redeem": a redeem declined for insufficient funds.
 INSUFFICIENT_FUNDS = wire.INSUFFICIENT_FUNDS
 # eCard's production host: certification and full card numbers are never for it.
 PRODUCTION_HOST_SUFFIX = "ecardsystems.com"
 
 FILES = ("evidence.csv", "evidence.json", "evidence.html")
-CSV_COLUMNS = [
-    "transaction_request_id",
-    "transaction_type",
-    "scenario",
-    "expected",
-    "actual",
-    "result",
+# What eCard asks to see of each HTTP exchange, in this order (the CSV, the admin's exchange page).
+EXCHANGE_FIELDS = (
+    "request_headers",
+    "request_body",
+    "request_sha256",
+    "response_status",
+    "response_headers",
+    "response_body",
+    "error",
+    "idempotent_replay",
+)
+# A transaction's fields the CSV shows as they are in the pack.
+TRANSACTION_FIELDS = (
     "state",
     "source",
     "card_number",
@@ -73,6 +72,15 @@ CSV_COLUMNS = [
     "reason",
     "created_at_utc",
     "created_at_local",
+)
+CSV_COLUMNS = [
+    "transaction_request_id",
+    "transaction_type",
+    "scenario",
+    "expected",
+    "actual",
+    "result",
+    *TRANSACTION_FIELDS,
     "exchange_number",
     "exchange_started_at_utc",
     "exchange_started_at_local",
@@ -80,14 +88,7 @@ CSV_COLUMNS = [
     "request_method",
     "request_url",
     "request_id",
-    "request_headers",
-    "request_body",
-    "request_sha256",
-    "response_status",
-    "response_headers",
-    "response_body",
-    "error",
-    "idempotent_replay",
+    *EXCHANGE_FIELDS,
     "reconciliation",
 ]
 
@@ -149,21 +150,7 @@ class EvidencePack:
                 "expected": "; ".join(e.get("expected", "") for e in expectations),
                 "actual": "; ".join(e.get("actual", "") for e in expectations),
                 "result": "; ".join(_verdict(e) for e in expectations if e),
-                "state": tx["state"],
-                "source": tx["source"],
-                "card_number": tx["card_number"],
-                "amount": tx["amount"],
-                "currency": tx["currency"],
-                "response_code": tx["response_code"],
-                "response_meaning": tx["response_meaning"],
-                "approval_code": tx["approval_code"],
-                "balance": tx["balance"],
-                "processor_transaction_id": tx["processor_transaction_id"],
-                "original_request_id": tx["original_request_id"],
-                "requested_by": tx["requested_by"],
-                "reason": tx["reason"],
-                "created_at_utc": tx["created_at_utc"],
-                "created_at_local": tx["created_at_local"],
+                **{name: tx[name] for name in TRANSACTION_FIELDS},
             }
             if not tx["exchanges"]:
                 yield base
@@ -200,11 +187,7 @@ class EvidencePack:
         )
 
     def files(self) -> dict[str, str]:
-        return {
-            "evidence.csv": self.as_csv(),
-            "evidence.json": self.as_json(),
-            "evidence.html": self.as_html(),
-        }
+        return dict(zip(FILES, (self.as_csv(), self.as_json(), self.as_html()), strict=True))
 
 
 def build_evidence(
@@ -249,12 +232,9 @@ def write_pack(pack: EvidencePack, out_dir) -> list[Path]:
     """Write evidence.csv, evidence.json and evidence.html into `out_dir` (created if needed)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written = []
     for name, text in pack.files().items():
-        path = out / name
-        path.write_text(text, encoding="utf-8", newline="")
-        written.append(path)
-    return written
+        (out / name).write_text(text, encoding="utf-8", newline="")
+    return [out / name for name in FILES]
 
 
 def pack_zip(pack: EvidencePack) -> bytes:
@@ -267,8 +247,6 @@ def pack_zip(pack: EvidencePack) -> bytes:
 
 
 # --- Environment --------------------------------------------------------------------------------
-
-
 def ecard_host() -> str:
     return (urlsplit(settings.ECARD_BASE_URL).hostname or "").lower()
 
@@ -299,8 +277,6 @@ def environment() -> dict:
 
 
 # --- Rows ---------------------------------------------------------------------------------------
-
-
 def transaction_type(row: EcardTransaction) -> str:
     """eCard's name for the transaction type; a redeem declined for insufficient funds is the
     certification's "Declined Redeem"."""
