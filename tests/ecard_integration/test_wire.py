@@ -2,6 +2,9 @@
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -485,3 +488,18 @@ def test_ecard_time_falls_back_to_the_date_header(body):
 @pytest.mark.parametrize("headers", [{}, {"Date": "soon"}, {"Date": "Wed, 25 Nov 2026 18:02:40"}])
 def test_ecard_time_is_none_when_nothing_readable_says_it(headers):
     assert wire.ecard_time(headers, b"garbage") is None
+
+
+# --- Boundaries ---------------------------------------------------------------------------------
+def test_importing_wire_builds_no_celery_app_and_reads_no_settings():
+    """The wire mapping and its redaction stand alone: no `config.*`, no Celery, no settings."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    code = (
+        "import sys, ecard_integration.wire\n"
+        "loaded = [m for m in sys.modules if m == 'celery' or m.split('.')[0] == 'config']\n"
+        "print(','.join(loaded))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == ""
