@@ -491,8 +491,8 @@ def test_ecard_time_is_none_when_nothing_readable_says_it(headers):
 
 
 # --- Boundaries ---------------------------------------------------------------------------------
-def test_importing_wire_builds_no_celery_app_and_reads_no_settings():
-    """The wire mapping and its redaction stand alone: no `config.*`, no Celery, no settings."""
+def test_importing_wire_loads_neither_config_nor_celery():
+    """The wire mapping and its redaction stand alone: importing them builds no Celery app."""
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     code = (
         "import sys, ecard_integration.wire\n"
