@@ -15,7 +15,7 @@ PIN, token or body. Messages are passed through the log redaction as a second li
 
 from __future__ import annotations
 
-from config.logging import redact_text
+from ecard_integration.redaction import redact_text
 
 
 class EcardError(Exception):
@@ -150,16 +150,9 @@ class OutcomeUnknownError(EcardError):
 
     default_code = "outcome_unknown"
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        code: str | None = None,
-        request_id: str | None = None,
-        attempts: int = 0,
-    ) -> None:
-        super().__init__(message, status=status, code=code, request_id=request_id)
+    def __init__(self, message: str, *, attempts: int = 0, **context: int | str | None) -> None:
+        # `context`: EcardError's status, code and request_id.
+        super().__init__(message, **context)
         self.attempts = attempts
 
 

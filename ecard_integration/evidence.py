@@ -26,19 +26,9 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from config.logging import AUTHORIZATION, BEARER, REDACTED, SECRET_PAIR, mask_card_number
-from ecard_integration import crypto, wire
+from ecard_integration import crypto, redaction, wire
 from ecard_integration.models import EcardTransaction, Kind
 
-# The transaction types eCard's certification requires, as eCard names them.
-REQUIRED_TYPES = (
-    "Load",
-    "Redeem",
-    "Balance Inquiry",
-    "Void Load",
-    "Void Redeem",
-    "Declined Redeem",
-)
 TYPE_LABELS = {
     Kind.LOAD: "Load",
     Kind.REDEEM: "Redeem",
@@ -46,19 +36,27 @@ TYPE_LABELS = {
     Kind.VOID_LOAD: "Void Load",
     Kind.VOID_REDEEM: "Void Redeem",
 }
+# The transaction types eCard's certification requires, as eCard names them.
+REQUIRED_TYPES = (*TYPE_LABELS.values(), "Declined Redeem")
 # eCard's "Declined Redeem": a redeem declined for insufficient funds.
 INSUFFICIENT_FUNDS = wire.INSUFFICIENT_FUNDS
 # eCard's production host: certification and full card numbers are never for it.
 PRODUCTION_HOST_SUFFIX = "ecardsystems.com"
 
 FILES = ("evidence.csv", "evidence.json", "evidence.html")
-CSV_COLUMNS = [
-    "transaction_request_id",
-    "transaction_type",
-    "scenario",
-    "expected",
-    "actual",
-    "result",
+# What eCard asks to see of each HTTP exchange, in this order (the CSV, the admin's exchange page).
+EXCHANGE_FIELDS = (
+    "request_headers",
+    "request_body",
+    "request_sha256",
+    "response_status",
+    "response_headers",
+    "response_body",
+    "error",
+    "idempotent_replay",
+)
+# A transaction's fields the CSV shows as they are in the pack.
+TRANSACTION_FIELDS = (
     "state",
     "source",
     "card_number",
@@ -74,6 +72,15 @@ CSV_COLUMNS = [
     "reason",
     "created_at_utc",
     "created_at_local",
+)
+CSV_COLUMNS = [
+    "transaction_request_id",
+    "transaction_type",
+    "scenario",
+    "expected",
+    "actual",
+    "result",
+    *TRANSACTION_FIELDS,
     "exchange_number",
     "exchange_started_at_utc",
     "exchange_started_at_local",
@@ -81,14 +88,7 @@ CSV_COLUMNS = [
     "request_method",
     "request_url",
     "request_id",
-    "request_headers",
-    "request_body",
-    "request_sha256",
-    "response_status",
-    "response_headers",
-    "response_body",
-    "error",
-    "idempotent_replay",
+    *EXCHANGE_FIELDS,
     "reconciliation",
 ]
 
@@ -150,21 +150,7 @@ class EvidencePack:
                 "expected": "; ".join(e.get("expected", "") for e in expectations),
                 "actual": "; ".join(e.get("actual", "") for e in expectations),
                 "result": "; ".join(_verdict(e) for e in expectations if e),
-                "state": tx["state"],
-                "source": tx["source"],
-                "card_number": tx["card_number"],
-                "amount": tx["amount"],
-                "currency": tx["currency"],
-                "response_code": tx["response_code"],
-                "response_meaning": tx["response_meaning"],
-                "approval_code": tx["approval_code"],
-                "balance": tx["balance"],
-                "processor_transaction_id": tx["processor_transaction_id"],
-                "original_request_id": tx["original_request_id"],
-                "requested_by": tx["requested_by"],
-                "reason": tx["reason"],
-                "created_at_utc": tx["created_at_utc"],
-                "created_at_local": tx["created_at_local"],
+                **{name: tx[name] for name in TRANSACTION_FIELDS},
             }
             if not tx["exchanges"]:
                 yield base
@@ -201,11 +187,7 @@ class EvidencePack:
         )
 
     def files(self) -> dict[str, str]:
-        return {
-            "evidence.csv": self.as_csv(),
-            "evidence.json": self.as_json(),
-            "evidence.html": self.as_html(),
-        }
+        return dict(zip(FILES, (self.as_csv(), self.as_json(), self.as_html()), strict=True))
 
 
 def build_evidence(
@@ -250,12 +232,9 @@ def write_pack(pack: EvidencePack, out_dir) -> list[Path]:
     """Write evidence.csv, evidence.json and evidence.html into `out_dir` (created if needed)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written = []
     for name, text in pack.files().items():
-        path = out / name
-        path.write_text(text, encoding="utf-8", newline="")
-        written.append(path)
-    return written
+        (out / name).write_text(text, encoding="utf-8", newline="")
+    return [out / name for name in FILES]
 
 
 def pack_zip(pack: EvidencePack) -> bytes:
@@ -268,8 +247,6 @@ def pack_zip(pack: EvidencePack) -> bytes:
 
 
 # --- Environment --------------------------------------------------------------------------------
-
-
 def ecard_host() -> str:
     return (urlsplit(settings.ECARD_BASE_URL).hostname or "").lower()
 
@@ -300,8 +277,6 @@ def environment() -> dict:
 
 
 # --- Rows ---------------------------------------------------------------------------------------
-
-
 def transaction_type(row: EcardTransaction) -> str:
     """eCard's name for the transaction type; a redeem declined for insufficient funds is the
     certification's "Declined Redeem"."""
@@ -371,7 +346,7 @@ def _transaction(row: EcardTransaction, full: bool, expectations: list[dict]) ->
 def _exchange(number: int, exchange, row: EcardTransaction, card_number: str) -> dict:
     body = _scrub(exchange.request_body)
     if card_number:
-        body = _with_card_number(body, card_number, row.card_last4)
+        body = redaction.unmask_card_number(body, card_number, row.card_last4)
     return {
         "number": number,
         "started_at_utc": utc_text(exchange.started_at),
@@ -396,40 +371,16 @@ def _exchange(number: int, exchange, row: EcardTransaction, card_number: str) ->
     }
 
 
-def _with_card_number(body: str, card_number: str, last4: str) -> str:
-    """Put the full (sandbox test) card number back where the stored copy has it masked."""
-    masked = mask_card_number(last4)
-    full = json.dumps(card_number)
-    for form in (json.dumps(masked, ensure_ascii=False), json.dumps(masked)):
-        if form in body:
-            return body.replace(form, full)
-    return body
-
-
 def _scrub(text: str) -> str:
     """A second line of defence over the (already redacted) stored copies: no credentials, no
     PIN, no client secret. Card numbers are left alone: they are masked or deliberately shown."""
-    if not text:
-        return text
-    secret = settings.ECARD_CLIENT_SECRET
-    if secret and len(secret) >= 6:
-        text = text.replace(secret, REDACTED)
-    text = AUTHORIZATION.sub(lambda m: m.group(1) + REDACTED, text)
-    text = BEARER.sub("Bearer " + REDACTED, text)
-    return SECRET_PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}{m.group(4)}", text)
+    return redaction.redact_credentials(text, secret=settings.ECARD_CLIENT_SECRET or "")
 
 
 def _scrub_headers(headers) -> dict:
     if not isinstance(headers, dict):
         return {}
-    scrubbed = {}
-    for key, value in headers.items():
-        if key.lower() in wire.SECRET_HEADERS:
-            scheme = str(value).split(" ", 1)[0] if " " in str(value) else ""
-            scrubbed[key] = f"{scheme} {REDACTED}".strip()
-        else:
-            scrubbed[key] = _scrub(str(value))
-    return scrubbed
+    return redaction.redact_headers(headers, scrub=_scrub)
 
 
 def _verdict(expectation: dict) -> str:

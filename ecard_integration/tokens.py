@@ -21,9 +21,15 @@ from typing import Any
 
 from django.core.cache import cache
 
-from config.logging import register_secret
-from ecard_integration import crypto, wire
-from ecard_integration.client import (
+from ecard_integration import crypto, redaction, wire
+from ecard_integration.errors import (
+    AuthenticationError,
+    EcardError,
+    RateLimitedError,
+    ServiceUnavailableError,
+)
+from ecard_integration.retry import backoff, tls_error
+from ecard_integration.transport import (
     MIN_ATTEMPT_SECONDS,
     Attempt,
     ClientConfig,
@@ -31,14 +37,7 @@ from ecard_integration.client import (
     Exchange,
     ExchangeCallback,
     HttpTransport,
-    backoff,
     report,
-)
-from ecard_integration.errors import (
-    AuthenticationError,
-    EcardError,
-    RateLimitedError,
-    ServiceUnavailableError,
 )
 
 log = logging.getLogger(__name__)
@@ -196,7 +195,7 @@ class TokenProvider:
         except (crypto.CardDataKeyError, ValueError, KeyError, TypeError):
             return None  # unreadable (a rotated key, garbage): renew instead
         # Tokens another process fetched must be scrubbed from this process's logs too.
-        register_secret(cached.access_token)
+        redaction.register_secret(cached.access_token)
         if issuer is not None and not cached.usable(issuer):
             return None
         return cached
@@ -229,7 +228,7 @@ def _fetch(
         token, error, wait = _judge_token(attempt)
         report(on_exchange, _token_exchange(config, attempt))
         if token is not None:
-            register_secret(token.access_token)
+            redaction.register_secret(token.access_token)
             return token
         failures += 1
         wait = wait if wait is not None else backoff(failures)
@@ -248,10 +247,7 @@ def _judge_token(attempt: Attempt) -> tuple[wire.Token | None, EcardError, float
         code="token_unavailable",
     )
     if attempt.delivery is Delivery.TLS_REJECTED:
-        message = (
-            "eCard's TLS certificate is not trusted (check ECARD_CA_BUNDLE); nothing was sent."
-        )
-        return None, ServiceUnavailableError(message, code="tls_error"), None
+        return None, tls_error(None), None
     if attempt.delivery is not Delivery.RESPONDED:
         return None, unavailable, None
     status = attempt.status or 0
@@ -280,6 +276,6 @@ def _token_exchange(config: ClientConfig, attempt: Attempt) -> Exchange:
         request_id=None,
         request_body=wire.redacted_token_request(config.client_id),
         request_sha256=None,
-        response_body=wire.redact_token_response(attempt.text),
+        response_body=redaction.redact_token_response(attempt.text),
         outcome_unknown=False,
     )

@@ -22,8 +22,8 @@ from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple
 
-from config.logging import REDACTED, mask_card_number, redact_text
 from ecard_integration.errors import InvalidInput, MalformedResponse
+from ecard_integration.redaction import REDACTED, redact_document
 
 # --- Headers ------------------------------------------------------------------------------------
 AUTHORIZATION = "Authorization"
@@ -33,9 +33,6 @@ RETRY_AFTER = "Retry-After"
 CONTENT_TYPE = "Content-Type"
 DATE = "Date"
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
-
-# Header values never kept in evidence.
-SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 
 # --- Error codes (JSON:API `errors[].code`) -----------------------------------------------------
 INVALID_REQUEST = "invalid_request"
@@ -323,23 +320,13 @@ def prepared_from_stored(endpoint: Endpoint | str, request_id: str, body: bytes)
         path=endpoint.path,
         body=body,
         body_sha256=hashlib.sha256(body).hexdigest(),
-        redacted_body=_redact_document(document),
+        redacted_body=redact_document(document),
         value_changing=endpoint.value_changing,
         card_last4=card_number[-4:],
         amount=amount,
         currency=attributes.get("currency"),
         original_transaction_id=attributes.get("original_transaction_id"),
     )
-
-
-def _redact_document(document: dict[str, Any]) -> str:
-    """The body as evidence may show it: PIN removed, card number masked to its last four."""
-    attributes = dict(document["data"]["attributes"])
-    if "pin" in attributes:
-        attributes["pin"] = REDACTED
-    attributes["card_number"] = mask_card_number(str(attributes["card_number"]))
-    redacted = {**document, "data": {**document["data"], "attributes": attributes}}
-    return json.dumps(redacted, separators=(",", ":"), ensure_ascii=False)
 
 
 # --- Tokens -------------------------------------------------------------------------------------
@@ -386,17 +373,6 @@ def parse_token_response(status: int, body: bytes) -> Token:
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
         raise ValueError("token_type is not Bearer")
     return Token(access_token=access_token, expires_in=expires_in, token_type=token_type.title())
-
-
-def redact_token_response(text: str) -> str:
-    """A token response as evidence shows it: the access token removed, the rest untouched."""
-    try:
-        token = json.loads(text)["data"]["attributes"]["access_token"]
-    except (ValueError, KeyError, TypeError):
-        return redact_text(text)  # unreadable: fall back to scrubbing anything token-like
-    if isinstance(token, str) and token:
-        text = text.replace(token, REDACTED)
-    return text
 
 
 # --- Responses ----------------------------------------------------------------------------------
@@ -654,20 +630,6 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     if moment.tzinfo is None:
         return None
     return max(0.0, (moment - datetime.now(UTC)).total_seconds())
-
-
-def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Headers as evidence shows them: credentials and cookies removed."""
-    redacted = {}
-    for key, value in headers.items():
-        if key.lower() == "authorization":
-            scheme = value.split(" ", 1)[0] if " " in value else ""
-            redacted[key] = f"{scheme} {REDACTED}".strip()
-        elif key.lower() in SECRET_HEADERS:
-            redacted[key] = REDACTED
-        else:
-            redacted[key] = value
-    return redacted
 
 
 # --- eCard's clock ------------------------------------------------------------------------------

@@ -10,15 +10,7 @@ from decimal import Decimal
 import pytest
 
 from ecard_integration import wire
-from ecard_integration.client import (
-    Attempt,
-    Delivery,
-    EcardClient,
-    Exchange,
-    Next,
-    get_client,
-    judge,
-)
+from ecard_integration.client import EcardClient, get_client
 from ecard_integration.errors import (
     ConfigurationError,
     IdempotencyConflictError,
@@ -28,6 +20,8 @@ from ecard_integration.errors import (
     RateLimitedError,
     ServiceUnavailableError,
 )
+from ecard_integration.retry import Next, judge
+from ecard_integration.transport import Attempt, Delivery, Exchange
 from tests.conftest import CLIENT_SECRET
 
 pytestmark = pytest.mark.django_db  # the token lives in the database cache table

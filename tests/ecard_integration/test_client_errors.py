@@ -2,8 +2,8 @@
 
 import pytest
 
-from config.logging import register_secret
 from ecard_integration import errors
+from ecard_integration.redaction import register_secret
 
 CARD = "6006491234564821"
 PIN = "4917"

@@ -8,9 +8,10 @@ import pytest
 from django.core.cache import cache
 
 from ecard_integration import crypto, wire
-from ecard_integration.client import ClientConfig, EcardClient, HttpTransport
+from ecard_integration.client import EcardClient
 from ecard_integration.errors import AuthenticationError, ServiceUnavailableError
 from ecard_integration.tokens import CACHE_KEY, TokenProvider, usable_seconds
+from ecard_integration.transport import ClientConfig, HttpTransport
 from tests.conftest import CLIENT_SECRET
 
 pytestmark = pytest.mark.django_db

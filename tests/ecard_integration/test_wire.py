@@ -2,12 +2,15 @@
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
-from ecard_integration import wire
+from ecard_integration import redaction, wire
 from ecard_integration.errors import InvalidInput, MalformedResponse, OutcomeUnknownError
 
 CARD = "6006491234564821"
@@ -275,7 +278,7 @@ def test_it_reads_a_token_and_refuses_odd_ones():
 
 def test_token_evidence_hides_the_token_and_nothing_else():
     text = token_body().decode()
-    redacted = wire.redact_token_response(text)
+    redacted = redaction.redact_token_response(text)
     assert "canary-token" not in redacted
     assert '"expires_in": 86400' in redacted
 
@@ -442,7 +445,7 @@ def test_retry_after_reads_seconds_and_dates():
 
 
 def test_evidence_headers_hide_credentials():
-    headers = wire.redact_headers({"Authorization": "Bearer abc.def", "X-Request-Id": "gc-1"})
+    headers = redaction.redact_headers({"Authorization": "Bearer abc.def", "X-Request-Id": "gc-1"})
     assert headers == {"Authorization": "Bearer [redacted]", "X-Request-Id": "gc-1"}
 
 
@@ -485,3 +488,18 @@ def test_ecard_time_falls_back_to_the_date_header(body):
 @pytest.mark.parametrize("headers", [{}, {"Date": "soon"}, {"Date": "Wed, 25 Nov 2026 18:02:40"}])
 def test_ecard_time_is_none_when_nothing_readable_says_it(headers):
     assert wire.ecard_time(headers, b"garbage") is None
+
+
+# --- Boundaries ---------------------------------------------------------------------------------
+def test_importing_wire_loads_neither_config_nor_celery():
+    """The wire mapping and its redaction stand alone: importing them builds no Celery app."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    code = (
+        "import sys, ecard_integration.wire\n"
+        "loaded = [m for m in sys.modules if m == 'celery' or m.split('.')[0] == 'config']\n"
+        "print(','.join(loaded))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == ""

@@ -161,7 +161,8 @@ def test_the_well_formed_answer_the_crafted_ones_start_from_is_read_as_approved(
 
 def test_every_crafted_verdict_is_unknown_in_the_client_policy():
     """The client's judgement of such an attempt: replay (unknown), never done."""
-    from ecard_integration.client import Attempt, Delivery, Next, judge
+    from ecard_integration.retry import Next, judge
+    from ecard_integration.transport import Attempt, Delivery
 
     prepared = prepared_redeem()
     for what, status, headers, body in CRAFTED:
