@@ -8,7 +8,7 @@ class EcardIntegrationConfig(AppConfig):
     def ready(self):
         from django.conf import settings
 
-        from config.logging import register_secret
+        from ecard_integration.redaction import register_secret
 
         # The client secret is scrubbed from every log record wherever it appears.
         register_secret(settings.ECARD_CLIENT_SECRET)
