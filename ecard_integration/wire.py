@@ -6,6 +6,10 @@ module and `ecard_sandbox` change, nothing else does.
 
 Input validation (`parse_*`) runs before anything is stored or sent; response parsing is strict,
 because a 200 we misread must never count as approved (`MalformedResponse` = outcome unknown).
+
+Over 400 lines on purpose: the wire contract is kept in one module so that swapping our sandbox
+for eCard's (or a format eCard publishes) is a change to one file; its sections follow the
+contract's order (headers, endpoints, codes, input, requests, responses, tokens).
 """
 
 from __future__ import annotations
