@@ -9,7 +9,7 @@ because a 200 we misread must never count as approved (`MalformedResponse` = out
 
 Over 400 lines on purpose: the wire contract is kept in one module so that swapping our sandbox
 for eCard's (or a format eCard publishes) is a change to one file; its sections follow the
-contract's order (headers, endpoints, codes, input, requests, responses, tokens).
+headers, error and response codes, input validation, requests, tokens, responses, errors, clock.
 """
 
 from __future__ import annotations
