@@ -8,7 +8,7 @@ Input validation (`parse_*`) runs before anything is stored or sent; response pa
 because a 200 we misread must never count as approved (`MalformedResponse` = outcome unknown).
 
 Over 400 lines on purpose: the wire contract is kept in one module so that swapping our sandbox
-for eCard's (or a format eCard publishes) is a change to one file; its sections follow the
+for eCard's (or a format eCard publishes) is a change to one file. Its sections, in order:
 headers, error and response codes, input validation, requests, tokens, responses, errors, clock.
 """
 
