@@ -16,8 +16,8 @@ from django.urls import reverse
 from ecard_integration import services
 from ecard_integration.forms import new_attempt_key
 from ecard_integration.models import EcardTransaction, Kind, Source, State
-from tests.conftest import CLIENT_SECRET
 from tests.ecard_integration.helpers import new_card_number
+from tests.factories import CLIENT_SECRET
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -28,7 +28,7 @@ from ecard_integration.errors import (
     RateLimitedError,
     ServiceUnavailableError,
 )
-from tests.conftest import CLIENT_SECRET
+from tests.factories import CLIENT_SECRET
 
 pytestmark = pytest.mark.django_db  # the token lives in the database cache table
 

@@ -11,7 +11,7 @@ from ecard_integration import crypto, wire
 from ecard_integration.client import ClientConfig, EcardClient, HttpTransport
 from ecard_integration.errors import AuthenticationError, ServiceUnavailableError
 from ecard_integration.tokens import CACHE_KEY, TokenProvider, usable_seconds
-from tests.conftest import CLIENT_SECRET
+from tests.factories import CLIENT_SECRET
 
 pytestmark = pytest.mark.django_db
 

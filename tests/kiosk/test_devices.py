@@ -10,7 +10,7 @@ from django.test import Client
 
 from kiosk import services
 from kiosk.models import EnrollmentCode, Kiosk
-from tests.kiosk.conftest import enroll, g, start_visit
+from tests.kiosk_client import enroll, g, start_visit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,8 +11,8 @@ from kiosk import lockouts, services
 from ordering import lockouts as registry
 from ordering import throttle
 from ordering.models import Order, OrderStatus
-from tests.kiosk.conftest import (
-    PIN,
+from tests.factories import PIN, WRONG_PIN
+from tests.kiosk_client import (
     attempt_key_of,
     flash,
     g,
@@ -21,7 +21,6 @@ from tests.kiosk.conftest import (
     pay,
     start_visit,
 )
-from tests.ordering.conftest import WRONG_PIN
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -173,9 +172,9 @@ def test_one_kiosk_never_blocks_another_kiosk_or_online_guests_behind_the_same_a
     """Every kiosk of a store shares one public address: wrong PINs at one kiosk block that
     kiosk (its device scope), never the address, so other kiosks and online guests go on."""
     from kiosk.models import Kiosk
-    from tests.kiosk.conftest import enroll
-    from tests.ordering.conftest import make_order
-    from tests.ordering.conftest import pay as pay_online
+    from tests.factories import make_order
+    from tests.factories import pay as pay_online
+    from tests.kiosk_client import enroll
 
     other = enroll(Client(), Kiosk.objects.create(name="Lobby 2", store=store, terminal_id="k2"))
     first = start_visit(device, "balance")

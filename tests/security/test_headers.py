@@ -241,8 +241,8 @@ def test_non_html_answers_carry_the_headers_too(client):
 def test_every_kiosk_page_has_a_strict_csp_and_no_inline_script(client, items, new_card):
     from kiosk.models import Kiosk
     from ordering.models import Store
-    from tests.kiosk.conftest import enroll, g, order_items, start_visit
-    from tests.kiosk.conftest import pay as kiosk_pay
+    from tests.kiosk_client import enroll, g, order_items, start_visit
+    from tests.kiosk_client import pay as kiosk_pay
 
     store = Store.objects.create(name="Lobby café", ecard_store_id="store-sec")
     kiosk = Kiosk.objects.create(name="Lobby 9", store=store, terminal_id="kiosk-sec")

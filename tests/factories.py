@@ -1,14 +1,31 @@
-"""Fixtures for the ordering tests: a small menu, sandbox cards, orders made by the services."""
+"""Test data and helpers shared by every suite: the sandbox's credentials, card numbers and PINs,
+orders made through the checkout service, and the row counts that bad input must leave alone.
+
+Plain functions and constants only: the fixtures that use them live in tests/conftest.py.
+"""
 
 import itertools
 import random
-from decimal import Decimal
 
-import pytest
+from django.conf import settings
 
 from ecard_integration.models import EcardTransaction
 from ordering import services
-from ordering.models import Category, Item, Order, OrderLine, Tender
+from ordering.models import Order, OrderLine, Tender
+
+# The session sandbox's credentials (tests/conftest.py starts it with these).
+CLIENT_ID = "test-client"
+CLIENT_SECRET = "canary-client-secret-7f3a9c2e"
+CONTROL_KEY = "test-control-key"
+
+
+def using_postgres() -> bool:
+    return settings.USING_POSTGRES
+
+
+def using_redis() -> bool:
+    return bool(settings.REDIS_URL)
+
 
 PIN = "4826"
 WRONG_PIN = "1111"
@@ -24,17 +41,6 @@ def attempt_key() -> str:
     return f"test-attempt-{random.getrandbits(64):016x}"
 
 
-@pytest.fixture
-def items(db):
-    coffee = Category.objects.create(name="Coffee", sort_order=1)
-    treats = Category.objects.create(name="Treats", sort_order=2)
-    return {
-        "latte": Item.objects.create(category=coffee, name="Latte", price=Decimal("4.50")),
-        "cake": Item.objects.create(category=treats, name="Cake", price=Decimal("6.00")),
-        "box": Item.objects.create(category=treats, name="Gift box", price=Decimal("40.00")),
-    }
-
-
 def make_order(lines, *, email="ada@example.com") -> Order:
     """An open order through the checkout service: `lines` is [(item, quantity), ...]."""
     entries = [services.CartEntry(item.id, quantity, item.price) for item, quantity in lines]
@@ -44,19 +50,8 @@ def make_order(lines, *, email="ada@example.com") -> Order:
     )
 
 
-@pytest.fixture
-def new_card(sandbox):
-    """Make a sandbox card: `new_card("25.00")`, `new_card("10.00", status="inactive")`."""
-
-    def make(balance, *, pin=PIN, **options) -> str:
-        number = new_card_number()
-        sandbox.create_card(number, Decimal(balance), pin=pin, **options)
-        return number
-
-    return make
-
-
 def pay(order, card_number, pin=PIN, amount=None, key=None, session="session-a", ip="10.0.0.1"):
+    """Pay `order` online through the payment service (no HTTP)."""
     return services.pay_with_card(
         order=order,
         card_number=card_number,
