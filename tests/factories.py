@@ -71,3 +71,8 @@ def counts() -> dict:
         "tenders": Tender.objects.count(),
         "transactions": EcardTransaction.objects.count(),
     }
+
+
+def effects(ledger: list[dict], request_id: str) -> list[dict]:
+    """Sandbox ledger entries processed under one of our request ids."""
+    return [entry for entry in ledger if entry["request_id"] == request_id]

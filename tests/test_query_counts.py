@@ -26,7 +26,7 @@ from django.urls import reverse
 from ecard_integration import reconciliation, services
 from ecard_integration.models import EcardTransaction, Source, State
 from ordering.models import Category, Item, Order, OrderStatus
-from tests.ecard_integration.helpers import new_card_number
+from tests.factories import new_card_number
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PIN = "4826"
@@ -56,11 +56,7 @@ def menu(db):
     ]
 
 
-@pytest.fixture
-def card(sandbox):
-    number = new_card_number()
-    sandbox.create_card(number, Decimal("500.00"), pin=PIN)
-    return number
+CARD_BALANCE = "500.00"  # of the `card` fixture (tests/conftest.py)
 
 
 def _checkout(client, items) -> Order:

@@ -12,7 +12,7 @@ from kombu import Connection
 
 from ecard_integration import services, tasks
 from ecard_integration.models import EcardTransaction, Source, State
-from tests.ecard_integration.helpers import new_card_number
+from tests.factories import new_card_number
 from tests.processes import CeleryProcess, RedisServer
 
 pytestmark = [

@@ -16,8 +16,7 @@ from django.urls import reverse
 from ecard_integration import services
 from ecard_integration.forms import new_attempt_key
 from ecard_integration.models import EcardTransaction, Kind, Source, State
-from tests.ecard_integration.helpers import new_card_number
-from tests.factories import CLIENT_SECRET
+from tests.factories import CLIENT_SECRET, new_card_number
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,13 +34,6 @@ def change_url(row) -> str:
 
 def void_url(row) -> str:
     return reverse("admin:ecard_integration_ecardtransaction_void", args=[row.pk])
-
-
-@pytest.fixture
-def card(sandbox):
-    number = new_card_number()
-    sandbox.create_card(number, Decimal("100.00"), pin=PIN)
-    return number
 
 
 @pytest.fixture

@@ -44,12 +44,6 @@ def client():
     client.transport.close()
 
 
-@pytest.fixture
-def card(sandbox):
-    sandbox.create_card(CARD, "100.00", pin=PIN)
-    return CARD
-
-
 class Recorder(list):
     """An `on_exchange` callback that keeps every exchange."""
 

@@ -16,17 +16,13 @@ from ecard_integration.models import (
     Source,
     State,
 )
-from tests.ecard_integration.helpers import effects, new_card_number
+from tests.factories import effects, new_card_number
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PIN = "7315"
 
 
-@pytest.fixture
-def card(sandbox):
-    number = new_card_number()
-    sandbox.create_card(number, Decimal("50.00"), pin=PIN)
-    return number
+CARD_BALANCE = "50.00"  # of the `card` fixture (tests/conftest.py)
 
 
 def unknown_redeem(sandbox, card, amount="10.00", action="drop_after_commit"):

@@ -26,12 +26,6 @@ def client():
     client.transport.close()
 
 
-@pytest.fixture
-def card(sandbox):
-    sandbox.create_card(CARD, "100.00")
-    return CARD
-
-
 def inquiry():
     return wire.build_request(
         "balance-inquiry", request_id=wire.new_request_id(), card_number=CARD, currency="USD"

@@ -9,7 +9,7 @@ from django.db.models.functions import Now
 
 from ecard_integration import services, tasks
 from ecard_integration.models import EcardExchange, EcardTransaction, Source, State
-from tests.ecard_integration.helpers import effects, new_card_number
+from tests.factories import effects, new_card_number
 from tests.processes import CeleryProcess
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
