@@ -19,6 +19,7 @@ from tests.factories import (
     CLIENT_SECRET,
     CONTROL_KEY,
     PIN,
+    make_staff,
     new_card_number,
     using_postgres,
     using_redis,
@@ -115,6 +116,12 @@ def items(db):
         "cake": Item.objects.create(category=treats, name="Cake", price=Decimal("6.00")),
         "box": Item.objects.create(category=treats, name="Gift box", price=Decimal("40.00")),
     }
+
+
+@pytest.fixture
+def viewer(db):
+    """Staff who may only look at transactions."""
+    return make_staff("viewer", "view_ecardtransaction")
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,9 @@ import itertools
 import random
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.test import Client
 
 from ecard_integration.models import EcardTransaction
 from ordering import services
@@ -76,3 +79,19 @@ def counts() -> dict:
 def effects(ledger: list[dict], request_id: str) -> list[dict]:
     """Sandbox ledger entries processed under one of our request ids."""
     return [entry for entry in ledger if entry["request_id"] == request_id]
+
+
+def make_staff(username, *codenames):
+    """A staff user with exactly these permissions (codenames such as "view_kiosk")."""
+    user = get_user_model().objects.create_user(
+        username, password="correct-horse-battery-9", is_staff=True
+    )
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+def staff_client(*codenames, username="staff") -> Client:
+    """A browser logged in as a staff user with these permissions."""
+    client = Client()
+    client.force_login(make_staff(username, *codenames))
+    return client

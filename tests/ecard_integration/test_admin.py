@@ -37,18 +37,6 @@ def void_url(row) -> str:
 
 
 @pytest.fixture
-def viewer(django_user_model):
-    """Staff who may look at transactions, and nothing more."""
-    user = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
-    user.user_permissions.add(
-        Permission.objects.get(
-            codename="view_ecardtransaction", content_type__app_label="ecard_integration"
-        )
-    )
-    return user
-
-
-@pytest.fixture
 def supervisor(django_user_model):
     """A member of the "Supervisors" group that migration 0002 creates."""
     group, created = Group.objects.get_or_create(name="Supervisors")

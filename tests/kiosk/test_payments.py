@@ -1,7 +1,6 @@
 """Paying and checking balances at a kiosk: the kiosk's ids, PINs, throttling, staff unlock."""
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from ecard_integration import crypto
@@ -11,7 +10,7 @@ from kiosk import lockouts, services
 from ordering import lockouts as registry
 from ordering import throttle
 from ordering.models import Order, OrderStatus
-from tests.factories import PIN, WRONG_PIN
+from tests.factories import PIN, WRONG_PIN, staff_client
 from tests.kiosk_client import (
     attempt_key_of,
     flash,
@@ -215,13 +214,7 @@ def test_a_right_pin_resets_the_cards_count(device, new_card, sandbox):
 
 @pytest.fixture
 def staff(db):
-    user = User.objects.create_user("staff", password="correct horse battery", is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(codename__in=["view_kiosk", "unlock_pin_throttle"])
-    )
-    client = Client()
-    client.force_login(user)
-    return client
+    return staff_client("view_kiosk", "unlock_pin_throttle")
 
 
 def test_staff_see_blocks_and_unlock_them(device, staff, new_card, sandbox):

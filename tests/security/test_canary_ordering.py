@@ -33,7 +33,7 @@ from ordering import tasks as receipt_tasks
 from ordering.models import Order, OrderStatus
 from tests.factories import CLIENT_SECRET
 from tests.scan import dump_database, dump_queue_folder, dump_redis
-from tests.security.conftest import TX, order_url, pay, start_order
+from tests.security.helpers import TX, order_url, pay, start_order
 
 CANARY_PIN = "70419265"
 CANARY_WRONG_PIN = "80529376"

@@ -8,7 +8,7 @@ from django.test import Client, RequestFactory, override_settings
 from django.urls import reverse
 
 from config import views
-from tests.security.conftest import TX, assert_nothing_changed, order_url, pay_data, start_order
+from tests.security.helpers import TX, assert_nothing_changed, order_url, pay_data, start_order
 from tests.security.test_headers import assert_guest_html_is_csp_clean, assert_strict_headers
 
 FRAMEWORK_TEXT = ("Bad Request (400)", "Forbidden", "Not Found", "Server Error", "CSRF")

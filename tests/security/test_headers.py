@@ -14,15 +14,8 @@ from django.urls import reverse
 from ecard_integration import services
 from ecard_integration.models import EcardTransaction, Source
 from ordering.models import Item, OrderStatus
-from tests.security.conftest import (
-    PIN,
-    TX,
-    WRONG_PIN,
-    add_to_cart,
-    order_url,
-    pay,
-    start_order,
-)
+from tests.factories import PIN, WRONG_PIN
+from tests.security.helpers import TX, add_to_cart, order_url, pay, start_order
 
 NONCE_RE = re.compile(r"'nonce-([A-Za-z0-9_-]{16,})'")
 
