@@ -6,13 +6,16 @@ Plain functions and constants only: the fixtures that use them live in tests/con
 
 import itertools
 import random
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.db.models.functions import Now
 from django.test import Client
 
-from ecard_integration.models import EcardTransaction
+from ecard_integration import services as ecard
+from ecard_integration.models import EcardTransaction, Source, State
 from ordering import services
 from ordering.models import Order, OrderLine, Tender
 
@@ -79,6 +82,26 @@ def counts() -> dict:
 def effects(ledger: list[dict], request_id: str) -> list[dict]:
     """Sandbox ledger entries processed under one of our request ids."""
     return [entry for entry in ledger if entry["request_id"] == request_id]
+
+
+def lost_redeem(
+    sandbox, card, *, pin=PIN, amount="10.00", action="drop_after_commit", budget_seconds=1
+) -> EcardTransaction:
+    """A kiosk redeem eCard processed but whose answer never reached us: an unknown row."""
+    sandbox.set_faults([{"match": {"card_number": card}, "action": action}])
+    row = ecard.redeem(
+        card_number=card, amount=amount, pin=pin, source=Source.KIOSK, budget_seconds=budget_seconds
+    )
+    sandbox.clear_faults()
+    assert row.state == State.UNKNOWN, (row.state, row.error_code)
+    return row
+
+
+def due_now(rows) -> None:
+    """Reconciliation may replay these rows now."""
+    EcardTransaction.objects.filter(id__in=[row.id for row in rows]).update(
+        next_attempt_at=Now() - timedelta(seconds=1)
+    )
 
 
 def make_staff(username, *codenames):
