@@ -1,5 +1,5 @@
 """Shared fixtures: one local eCard sandbox over real HTTPS for the whole test session, its
-cards, and a small menu.
+cards, a small menu and a staff viewer.
 
 Django settings point at it for the session (the client reads settings at call time), and every
 test starts from an empty sandbox, an empty cache and no faults. Plain helpers and constants are

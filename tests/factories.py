@@ -1,5 +1,6 @@
 """Test data and helpers shared by every suite: the sandbox's credentials, card numbers and PINs,
-orders made through the checkout service, and the row counts that bad input must leave alone.
+orders made and paid through the services, lost redeems for reconciliation, staff users, and the
+row counts that bad input must leave alone.
 
 Plain functions and constants only: the fixtures that use them live in tests/conftest.py.
 """
