@@ -1,33 +1,29 @@
-"""Shared fixtures: one local eCard sandbox over real HTTPS for the whole test session.
+"""Shared fixtures: one local eCard sandbox over real HTTPS for the whole test session, its
+cards, a small menu and a staff viewer.
 
 Django settings point at it for the session (the client reads settings at call time), and every
-test starts from an empty sandbox, an empty cache and no faults.
+test starts from an empty sandbox, an empty cache and no faults. Plain helpers and constants are
+in tests/factories.py: no test imports a conftest.
 """
 
 import os
-from pathlib import Path
+from decimal import Decimal
 
 import pytest
 
 from ecard_sandbox.control import SandboxControl
 from ecard_sandbox.process import SandboxProcess
-
-ROOT = Path(__file__).resolve().parent.parent
-CLIENT_ID = "test-client"
-CLIENT_SECRET = "canary-client-secret-7f3a9c2e"
-CONTROL_KEY = "test-control-key"
-
-
-def using_postgres() -> bool:
-    from django.conf import settings
-
-    return settings.USING_POSTGRES
-
-
-def using_redis() -> bool:
-    from django.conf import settings
-
-    return bool(settings.REDIS_URL)
+from ordering.models import Category, Item
+from tests.factories import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    CONTROL_KEY,
+    PIN,
+    make_staff,
+    new_card_number,
+    using_postgres,
+    using_redis,
+)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -83,6 +79,49 @@ def sandbox(sandbox_process) -> SandboxControl:
     control = sandbox_process.control
     control.reset()
     return control
+
+
+@pytest.fixture
+def new_card(sandbox):
+    """Make a sandbox card: `new_card("25.00")`, `new_card("10.00", status="inactive")`,
+    `new_card("100.00", number=CARD)`; its PIN is PIN unless `pin=` says otherwise."""
+
+    def make(balance, *, pin=PIN, number=None, **options) -> str:
+        number = number or new_card_number()
+        sandbox.create_card(number, Decimal(balance), pin=pin, **options)
+        return number
+
+    return make
+
+
+@pytest.fixture
+def card(new_card, request):
+    """One fresh card, made from the test module's constants: `CARD_BALANCE` (default 100.00),
+    `PIN` (default the shared PIN) and `CARD` (a fixed number, where the module names one)."""
+    module = request.module
+    return new_card(
+        getattr(module, "CARD_BALANCE", "100.00"),
+        pin=getattr(module, "PIN", PIN),
+        number=getattr(module, "CARD", None),
+    )
+
+
+@pytest.fixture
+def items(db):
+    """A small menu: a latte, a cake and a gift box in two categories."""
+    coffee = Category.objects.create(name="Coffee", sort_order=1)
+    treats = Category.objects.create(name="Treats", sort_order=2)
+    return {
+        "latte": Item.objects.create(category=coffee, name="Latte", price=Decimal("4.50")),
+        "cake": Item.objects.create(category=treats, name="Cake", price=Decimal("6.00")),
+        "box": Item.objects.create(category=treats, name="Gift box", price=Decimal("40.00")),
+    }
+
+
+@pytest.fixture
+def viewer(db):
+    """Staff who may only look at transactions."""
+    return make_staff("viewer", "view_ecardtransaction")
 
 
 @pytest.fixture(autouse=True)

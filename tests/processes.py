@@ -27,7 +27,7 @@ def test_database_url() -> str:
 def process_env(sandbox_process, **extra) -> dict:
     from django.conf import settings
 
-    from tests.conftest import CLIENT_ID, CLIENT_SECRET, CONTROL_KEY
+    from tests.factories import CLIENT_ID, CLIENT_SECRET, CONTROL_KEY
 
     env = dict(os.environ)
     env.update(

@@ -13,20 +13,18 @@ what each one costs) before raising the number.
 """
 
 import uuid
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.conf import settings
 from django.db import connection
-from django.db.models.functions import Now
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from ecard_integration import reconciliation, services
-from ecard_integration.models import EcardTransaction, Source, State
+from ecard_integration import reconciliation
+from ecard_integration.models import EcardTransaction, State
 from ordering.models import Category, Item, Order, OrderStatus
-from tests.ecard_integration.helpers import new_card_number
+from tests.factories import due_now, lost_redeem, new_card_number
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PIN = "4826"
@@ -56,11 +54,7 @@ def menu(db):
     ]
 
 
-@pytest.fixture
-def card(sandbox):
-    number = new_card_number()
-    sandbox.create_card(number, Decimal("500.00"), pin=PIN)
-    return number
+CARD_BALANCE = "500.00"  # of the `card` fixture (tests/conftest.py)
 
 
 def _checkout(client, items) -> Order:
@@ -133,19 +127,13 @@ def test_checkout_and_order_pages_have_query_budgets(
 
 def _unknown_rows(sandbox, count: int) -> list[int]:
     """Redeems eCard processed but whose answers were lost, due for reconciliation now."""
-    ids = []
+    rows = []
     for _ in range(count):
         number = new_card_number()
         sandbox.create_card(number, Decimal("50.00"), pin=PIN)
-        sandbox.set_faults([{"match": {"card_number": number}, "action": "drop_after_commit"}])
-        row = services.redeem(
-            card_number=number, amount="1.00", pin=PIN, source=Source.KIOSK, budget_seconds=1
-        )
-        assert row.state == State.UNKNOWN
-        ids.append(row.id)
-    sandbox.clear_faults()
-    EcardTransaction.objects.filter(id__in=ids).update(next_attempt_at=Now() - timedelta(seconds=1))
-    return ids
+        rows.append(lost_redeem(sandbox, number, pin=PIN, amount="1.00"))
+    due_now(rows)
+    return [row.id for row in rows]
 
 
 def test_a_reconcile_step_costs_the_same_queries_with_2_or_20_rows_due(sandbox):

@@ -195,13 +195,8 @@ def test_a_frozen_database_fails_within_the_timeout_and_probes_do_not_pile_up(
             del connections.settings["frozen"]
 
 
-@pytest.fixture
-def card(sandbox):
-    from tests.ecard_integration.helpers import new_card_number
-
-    number = new_card_number()
-    sandbox.create_card(number, "50.00", pin="7315")
-    return number
+CARD_BALANCE = "50.00"  # of the `card` fixture (tests/conftest.py)
+PIN = "7315"  # the `card` fixture's PIN
 
 
 def ecard_answers(card):

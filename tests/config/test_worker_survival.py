@@ -2,7 +2,6 @@
 
 import shutil
 import time
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -10,9 +9,9 @@ from django.conf import settings
 from django.db.models.functions import Now
 from kombu import Connection
 
-from ecard_integration import services, tasks
-from ecard_integration.models import EcardTransaction, Source, State
-from tests.ecard_integration.helpers import new_card_number
+from ecard_integration import tasks
+from ecard_integration.models import EcardTransaction, State
+from tests.factories import due_now, lost_redeem, new_card_number
 from tests.processes import CeleryProcess, RedisServer
 
 pytestmark = [
@@ -26,13 +25,8 @@ PIN = "5502"
 def unknown_redeem(sandbox) -> EcardTransaction:
     card = new_card_number()
     sandbox.create_card(card, Decimal("20.00"), pin=PIN)
-    sandbox.set_faults([{"match": {"card_number": card}, "action": "drop_after_commit"}])
-    row = services.redeem(
-        card_number=card, amount="5.00", pin=PIN, source=Source.KIOSK, budget_seconds=0.8
-    )
-    assert row.state == State.UNKNOWN, (row.state, row.error_code)
-    sandbox.clear_faults()
-    EcardTransaction.objects.filter(id=row.id).update(next_attempt_at=Now() - timedelta(seconds=1))
+    row = lost_redeem(sandbox, card, pin=PIN, amount="5.00", budget_seconds=0.8)
+    due_now([row])
     return row
 
 

@@ -2,14 +2,20 @@
 
 Playwright cannot download browsers here; the tests use `/usr/bin/chromium` (installed by
 `scripts/install-browser.sh`) and skip, saying why, when it is missing. Screenshots go to
-`tests/artifacts/` (gitignored).
+`tests/artifacts/` (gitignored). The fixtures: a phone-sized page for online ordering, and
+kiosk-sized contexts and pages for the kiosk.
 """
 
 import os
-import re
 from pathlib import Path
 
 import pytest
+
+from kiosk.models import Kiosk
+from ordering.demo import seed_menu
+from ordering.models import Store
+from tests.e2e.helpers import screenshot
+from tests.e2e.kiosk_pages import KIOSK_VIEWPORT, enroll_with_link
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -21,7 +27,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -84,8 +89,46 @@ def page(browser, request):
         pytest.fail("the page broke its Content-Security-Policy or raised:\n" + "\n".join(problems))
 
 
-def screenshot(page, test_name: str, step: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', test_name)}-{step}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
+@pytest.fixture
+def menu_and_kiosk(db):
+    """The demo menu and store, and a kiosk at that store."""
+    seed_menu()
+    store = Store.objects.get(ecard_store_id="store-001")
+    return Kiosk.objects.create(name="Lobby 1", store=store, terminal_id="kiosk-lobby-1")
+
+
+@pytest.fixture
+def kiosk_context(browser):
+    """A kiosk-sized browser context. Any Content-Security-Policy violation (an inline script or
+    style slipped into a page) fails the test."""
+    context = browser.new_context(viewport=KIOSK_VIEWPORT, locale="en-US", has_touch=True)
+    violations = []
+    context.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    yield context
+    context.close()
+    assert violations == [], violations
+
+
+@pytest.fixture
+def audit_context(browser):
+    """Like `kiosk_context`, with the page's CSP bypassed so that axe-core can be injected from
+    its local file (an inline script); the journeys in test_kiosk.py run under the real CSP."""
+    context = browser.new_context(
+        viewport=KIOSK_VIEWPORT, locale="en-US", has_touch=True, bypass_csp=True
+    )
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def kiosk_page(kiosk_context, live_server, menu_and_kiosk):
+    """A browser page enrolled as the kiosk (through the enrollment link), on the attract screen."""
+    page = kiosk_context.new_page()
+    page.set_default_timeout(20_000)
+    enroll_with_link(page, live_server, menu_and_kiosk)
+    return page

@@ -1,10 +1,6 @@
 """The kiosk in Debian's Chromium at a portrait kiosk size, each journey checked on the sandbox's
 ledger. Screenshots of every screen go to tests/artifacts/kiosk/."""
 
-# The kiosk fixtures live in tests/kiosk/browser.py (this folder's conftest is not ours to
-# edit); imported here, they are also the tests' parameters.
-# ruff: noqa: F811
-
 import re
 import time
 
@@ -18,14 +14,10 @@ from kiosk import services
 from kiosk.models import Kiosk
 from ordering import throttle
 from ordering.models import Order, OrderStatus
-from tests.kiosk.browser import (  # noqa: F401 - fixtures
+from tests.e2e.kiosk_pages import (
     KIOSK_VIEWPORT,
     enter_card_on_keypad,
     enter_pin_and_confirm,
-    kiosk_context,
-    kiosk_page,
-    menu_and_kiosk,
-    new_card,
     redeems,
     scan_card,
     screenshot,
@@ -33,7 +25,7 @@ from tests.kiosk.browser import (  # noqa: F401 - fixtures
     tap_digits,
     voids,
 )
-from tests.ordering.conftest import PIN, WRONG_PIN
+from tests.factories import PIN, WRONG_PIN
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

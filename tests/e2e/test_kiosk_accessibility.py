@@ -6,10 +6,6 @@ cache disabled (a first visit), uncompressed as the test server sends them; the 
 (`pytest -s` shows it) and the goal (≤ 100 KB, ≤ 6 requests) is asserted. Timings are not.
 """
 
-# The kiosk fixtures live in tests/kiosk/browser.py (this folder's conftest is not ours to
-# edit); imported here, they are also the tests' parameters.
-# ruff: noqa: F811
-
 import json
 import re
 from pathlib import Path
@@ -23,19 +19,16 @@ from ecard_integration.models import EcardTransaction, Kind, State
 from kiosk.models import Kiosk
 from ordering.demo import seed_menu
 from ordering.models import Order
-from tests.kiosk.browser import (  # noqa: F401 - fixtures
+from tests.e2e.kiosk_pages import (
     ARTIFACTS,
     KIOSK_VIEWPORT,
-    audit_context,
     enroll_with_link,
     enter_card_on_keypad,
     enter_pin_and_confirm,
-    menu_and_kiosk,
-    new_card,
     start_order,
     tap_digits,
 )
-from tests.ordering.conftest import PIN
+from tests.factories import PIN
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

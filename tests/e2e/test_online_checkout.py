@@ -3,7 +3,6 @@
 import re
 import time
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.db.models.functions import Now
@@ -15,8 +14,8 @@ from ordering import services
 from ordering import tasks as receipt_tasks
 from ordering.demo import seed_menu
 from ordering.models import Order, OrderStatus
-from tests.e2e.conftest import screenshot
-from tests.ordering.conftest import PIN, WRONG_PIN, new_card_number
+from tests.e2e.helpers import screenshot
+from tests.factories import PIN, WRONG_PIN
 from tests.processes import CeleryProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,16 +24,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def menu(db):
     seed_menu()
-
-
-@pytest.fixture
-def new_card(sandbox):
-    def make(balance, *, pin=PIN) -> str:
-        number = new_card_number()
-        sandbox.create_card(number, Decimal(balance), pin=pin)
-        return number
-
-    return make
 
 
 def order_in_browser(page, live_server, lines, *, email="ada@example.com", shots="") -> Order:

@@ -16,8 +16,7 @@ from django.urls import reverse
 from ecard_integration import services
 from ecard_integration.forms import new_attempt_key
 from ecard_integration.models import EcardTransaction, Kind, Source, State
-from tests.conftest import CLIENT_SECRET
-from tests.ecard_integration.helpers import new_card_number
+from tests.factories import CLIENT_SECRET, new_card_number
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,25 +34,6 @@ def change_url(row) -> str:
 
 def void_url(row) -> str:
     return reverse("admin:ecard_integration_ecardtransaction_void", args=[row.pk])
-
-
-@pytest.fixture
-def card(sandbox):
-    number = new_card_number()
-    sandbox.create_card(number, Decimal("100.00"), pin=PIN)
-    return number
-
-
-@pytest.fixture
-def viewer(django_user_model):
-    """Staff who may look at transactions, and nothing more."""
-    user = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
-    user.user_permissions.add(
-        Permission.objects.get(
-            codename="view_ecardtransaction", content_type__app_label="ecard_integration"
-        )
-    )
-    return user
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from ecard_integration.errors import InvalidInput
 from ecard_integration.forms import new_attempt_key
 from ecard_integration.models import EcardTransaction, Kind, Source, State
 from ordering.models import Order, OrderStatus, Store
-from tests.ecard_integration.helpers import new_card_number
+from tests.factories import new_card_number
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -87,11 +87,7 @@ class Browser:
         return response
 
 
-@pytest.fixture
-def card(sandbox):
-    number = new_card_number()
-    sandbox.create_card(number, Decimal("7.50"))
-    return number
+CARD_BALANCE = "7.50"  # of the `card` fixture (tests/conftest.py)
 
 
 def loads_on(sandbox, card_number: str) -> list[dict]:

@@ -16,8 +16,8 @@ from config.logging import RedactingFilter
 from ecard_integration import reconciliation, services
 from ecard_integration.client import get_client
 from ecard_integration.models import EcardTransaction, Source, State
-from tests.conftest import CLIENT_SECRET
 from tests.ecard_integration.test_reconciliation import make_due
+from tests.factories import CLIENT_SECRET
 from tests.scan import dump_database, dump_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -10,8 +10,7 @@ from django.core.management import CommandError, call_command
 from ecard_integration.certification import LOCAL_CARD, wrong_pin_for
 from ecard_integration.evidence import REQUIRED_TYPES
 from ecard_integration.models import EcardTransaction, Source
-from tests.conftest import CLIENT_SECRET
-from tests.ecard_integration.helpers import effects, new_card_number
+from tests.factories import CLIENT_SECRET, effects, new_card_number
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -22,7 +22,7 @@ from ecard_integration.errors import (
 )
 from ecard_integration.retry import Next, judge
 from ecard_integration.transport import Attempt, Delivery, Exchange
-from tests.conftest import CLIENT_SECRET
+from tests.factories import CLIENT_SECRET
 
 pytestmark = pytest.mark.django_db  # the token lives in the database cache table
 
@@ -36,12 +36,6 @@ def client():
     client.tokens.clear()
     yield client
     client.transport.close()
-
-
-@pytest.fixture
-def card(sandbox):
-    sandbox.create_card(CARD, "100.00", pin=PIN)
-    return CARD
 
 
 class Recorder(list):

@@ -1,24 +1,17 @@
 """eCard's clock, measured from every answer of the real sandbox (its clock moved by the control API)."""
 
-from decimal import Decimal
-
 import pytest
 from django.conf import settings
 from django.core.cache import caches
 
 from ecard_integration import clock, services
 from ecard_integration.models import Source, State
-from tests.ecard_integration.helpers import new_card_number
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PIN = "7315"
 
 
-@pytest.fixture
-def card(sandbox):
-    number = new_card_number()
-    sandbox.create_card(number, Decimal("50.00"), pin=PIN)
-    return number
+CARD_BALANCE = "50.00"  # of the `card` fixture (tests/conftest.py)
 
 
 def redeem(card, amount="1.00"):

@@ -6,7 +6,6 @@ our clock still counts as inside its window.
 """
 
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.conf import settings
@@ -14,28 +13,17 @@ from django.db.models.functions import Now
 
 from ecard_integration import clock, reconciliation, services
 from ecard_integration.models import EcardTransaction, Source, State
-from tests.ecard_integration.helpers import effects, new_card_number
+from tests.factories import effects, lost_redeem
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PIN = "7315"
 
 
-@pytest.fixture
-def card(sandbox):
-    number = new_card_number()
-    sandbox.create_card(number, Decimal("50.00"), pin=PIN)
-    return number
+CARD_BALANCE = "50.00"  # of the `card` fixture (tests/conftest.py)
 
 
 def unknown_redeem(sandbox, card):
-    """A redeem eCard processed but whose answer never reached us."""
-    sandbox.set_faults([{"match": {"card_number": card}, "action": "drop_after_commit"}])
-    row = services.redeem(
-        card_number=card, amount="10.00", pin=PIN, source=Source.KIOSK, budget_seconds=1
-    )
-    sandbox.clear_faults()
-    assert row.state == State.UNKNOWN
-    return row
+    return lost_redeem(sandbox, card, pin=PIN)
 
 
 def with_seconds_left(row, seconds: int) -> None:

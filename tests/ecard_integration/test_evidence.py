@@ -4,23 +4,17 @@ import csv
 import io
 import json
 import zipfile
-from decimal import Decimal
 
 import pytest
 
 from ecard_integration import evidence, services
 from ecard_integration.models import Source
-from tests.ecard_integration.helpers import new_card_number
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PIN = "73915046"
 
 
-@pytest.fixture
-def card(sandbox):
-    number = new_card_number()
-    sandbox.create_card(number, Decimal("30.00"), pin=PIN)
-    return number
+CARD_BALANCE = "30.00"  # of the `card` fixture (tests/conftest.py)
 
 
 def test_masked_by_default_with_ecard_type_names(card):

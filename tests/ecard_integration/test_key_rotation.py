@@ -10,7 +10,7 @@ from django.core.management import call_command
 from ecard_integration import crypto, services
 from ecard_integration.crypto import CardDataKeyError
 from ecard_integration.models import EcardTransaction, Source
-from tests.ecard_integration.helpers import new_card_number
+from tests.factories import new_card_number
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

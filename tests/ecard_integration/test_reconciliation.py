@@ -16,28 +16,17 @@ from ecard_integration.models import (
     Source,
     State,
 )
-from tests.ecard_integration.helpers import effects, new_card_number
+from tests.factories import effects, lost_redeem, new_card_number
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PIN = "7315"
 
 
-@pytest.fixture
-def card(sandbox):
-    number = new_card_number()
-    sandbox.create_card(number, Decimal("50.00"), pin=PIN)
-    return number
+CARD_BALANCE = "50.00"  # of the `card` fixture (tests/conftest.py)
 
 
 def unknown_redeem(sandbox, card, amount="10.00", action="drop_after_commit"):
-    """A redeem eCard processed but whose answer never reached us."""
-    sandbox.set_faults([{"match": {"card_number": card}, "action": action}])
-    row = services.redeem(
-        card_number=card, amount=amount, pin=PIN, source=Source.KIOSK, budget_seconds=1
-    )
-    sandbox.clear_faults()
-    assert row.state == State.UNKNOWN
-    return row
+    return lost_redeem(sandbox, card, pin=PIN, amount=amount, action=action)
 
 
 def make_due(row, *, past_deadline=False):

@@ -8,17 +8,10 @@ import pytest
 from ecard_integration import crypto, services
 from ecard_integration.errors import InvalidInput
 from ecard_integration.models import EcardExchange, EcardTransaction, Kind, Source, State
-from tests.ecard_integration.helpers import effects, new_card_number
+from tests.factories import effects
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PIN = "4826"
-
-
-@pytest.fixture
-def card(sandbox):
-    number = new_card_number()
-    sandbox.create_card(number, Decimal("100.00"), pin=PIN)
-    return number
 
 
 def test_it_redeems_with_a_row_and_an_exchange(sandbox, card):

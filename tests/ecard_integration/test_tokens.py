@@ -12,7 +12,7 @@ from ecard_integration.client import EcardClient
 from ecard_integration.errors import AuthenticationError, ServiceUnavailableError
 from ecard_integration.tokens import CACHE_KEY, TokenProvider, usable_seconds
 from ecard_integration.transport import ClientConfig, HttpTransport
-from tests.conftest import CLIENT_SECRET
+from tests.factories import CLIENT_SECRET
 
 pytestmark = pytest.mark.django_db
 
@@ -25,12 +25,6 @@ def client():
     client.tokens.clear()
     yield client
     client.transport.close()
-
-
-@pytest.fixture
-def card(sandbox):
-    sandbox.create_card(CARD, "100.00")
-    return CARD
 
 
 def inquiry():

@@ -1,15 +1,14 @@
 """Reconciliation with real Celery processes: killed workers, a flushed broker, two of everything."""
 
 import time
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.db.models.functions import Now
 
-from ecard_integration import services, tasks
-from ecard_integration.models import EcardExchange, EcardTransaction, Source, State
-from tests.ecard_integration.helpers import effects, new_card_number
+from ecard_integration import tasks
+from ecard_integration.models import EcardExchange, EcardTransaction, State
+from tests.factories import due_now, effects, lost_redeem, new_card_number
 from tests.processes import CeleryProcess
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -23,16 +22,8 @@ def unknown_redeems(sandbox, count):
     for _ in range(count):
         card = new_card_number()
         sandbox.create_card(card, Decimal("20.00"), pin=PIN)
-        sandbox.set_faults([{"match": {"card_number": card}, "action": "drop_after_commit"}])
-        row = services.redeem(
-            card_number=card, amount="5.00", pin=PIN, source=Source.KIOSK, budget_seconds=0.8
-        )
-        assert row.state == State.UNKNOWN, (row.state, row.error_code)
-        rows.append(row)
-    sandbox.clear_faults()
-    EcardTransaction.objects.filter(id__in=[r.id for r in rows]).update(
-        next_attempt_at=Now() - timedelta(seconds=1)
-    )
+        rows.append(lost_redeem(sandbox, card, pin=PIN, amount="5.00", budget_seconds=0.8))
+    due_now(rows)
     return rows
 
 

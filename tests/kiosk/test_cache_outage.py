@@ -6,7 +6,8 @@ import pytest
 
 from ordering import throttle
 from ordering.models import Order, OrderStatus, Tender
-from tests.kiosk.conftest import PIN, flash, g, order_items, pay, start_visit
+from tests.factories import PIN
+from tests.kiosk_client import flash, g, order_items, pay, start_visit
 from tests.ordering.outage import kill_during_redeem, serve_cache
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]

@@ -10,7 +10,8 @@ from django.test import Client
 
 from kiosk import services
 from kiosk.models import EnrollmentCode, Kiosk
-from tests.kiosk.conftest import enroll, g, start_visit
+from tests.factories import staff_client
+from tests.kiosk_client import enroll, g, start_visit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -191,15 +192,7 @@ def test_a_terminal_id_must_suit_ecard_and_differ_from_the_online_one(store):
 
 @pytest.fixture
 def staff(db):
-    user = User.objects.create_user("staff", password="correct horse battery", is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(
-            codename__in=["view_kiosk", "change_kiosk", "enroll_kiosk", "unlock_pin_throttle"]
-        )
-    )
-    client = Client()
-    client.force_login(user)
-    return client
+    return staff_client("view_kiosk", "change_kiosk", "enroll_kiosk", "unlock_pin_throttle")
 
 
 def test_staff_make_a_code_that_is_shown_once_and_enrolls(staff, kiosk):

@@ -8,7 +8,8 @@ from django.db import connection
 from django.test import Client
 
 from ordering.models import Order, OrderStatus
-from tests.kiosk.conftest import PIN, attempt_key_of, g, order_items, start_visit
+from tests.factories import PIN
+from tests.kiosk_client import attempt_key_of, g, order_items, start_visit
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 

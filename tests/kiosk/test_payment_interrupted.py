@@ -16,8 +16,8 @@ from django.urls import reverse
 from ecard_integration import reconciliation
 from ecard_integration.models import EcardTransaction, State
 from ordering.models import Order, OrderStatus, TenderStatus
-from tests.kiosk.conftest import g, order_items, start_visit
-from tests.ordering.conftest import PIN, attempt_key, make_order
+from tests.factories import PIN, attempt_key, make_order
+from tests.kiosk_client import g, order_items, start_visit
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

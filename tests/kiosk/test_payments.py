@@ -1,7 +1,6 @@
 """Paying and checking balances at a kiosk: the kiosk's ids, PINs, throttling, staff unlock."""
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from ecard_integration import crypto
@@ -11,8 +10,8 @@ from kiosk import lockouts, services
 from ordering import lockouts as registry
 from ordering import throttle
 from ordering.models import Order, OrderStatus
-from tests.kiosk.conftest import (
-    PIN,
+from tests.factories import PIN, WRONG_PIN, staff_client
+from tests.kiosk_client import (
     attempt_key_of,
     flash,
     g,
@@ -21,7 +20,6 @@ from tests.kiosk.conftest import (
     pay,
     start_visit,
 )
-from tests.ordering.conftest import WRONG_PIN
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -173,9 +171,9 @@ def test_one_kiosk_never_blocks_another_kiosk_or_online_guests_behind_the_same_a
     """Every kiosk of a store shares one public address: wrong PINs at one kiosk block that
     kiosk (its device scope), never the address, so other kiosks and online guests go on."""
     from kiosk.models import Kiosk
-    from tests.kiosk.conftest import enroll
-    from tests.ordering.conftest import make_order
-    from tests.ordering.conftest import pay as pay_online
+    from tests.factories import make_order
+    from tests.factories import pay as pay_online
+    from tests.kiosk_client import enroll
 
     other = enroll(Client(), Kiosk.objects.create(name="Lobby 2", store=store, terminal_id="k2"))
     first = start_visit(device, "balance")
@@ -216,13 +214,7 @@ def test_a_right_pin_resets_the_cards_count(device, new_card, sandbox):
 
 @pytest.fixture
 def staff(db):
-    user = User.objects.create_user("staff", password="correct horse battery", is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(codename__in=["view_kiosk", "unlock_pin_throttle"])
-    )
-    client = Client()
-    client.force_login(user)
-    return client
+    return staff_client("view_kiosk", "unlock_pin_throttle")
 
 
 def test_staff_see_blocks_and_unlock_them(device, staff, new_card, sandbox):

@@ -5,7 +5,7 @@ import pytest
 from ecard_integration import services as ecard_services
 from ecard_integration.models import Source
 from ordering.models import Order, OrderStatus
-from tests.kiosk.conftest import g, order_items, pay, start_visit
+from tests.kiosk_client import g, order_items, pay, start_visit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

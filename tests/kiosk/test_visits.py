@@ -8,7 +8,8 @@ from django.contrib.sessions.backends.db import SessionStore
 from ecard_integration.models import EcardTransaction, State
 from kiosk import services
 from ordering.models import Order, OrderStatus
-from tests.kiosk.conftest import PIN, attempt_key_of, flash, g, order_items, pay, start_visit
+from tests.factories import PIN
+from tests.kiosk_client import attempt_key_of, flash, g, order_items, pay, start_visit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

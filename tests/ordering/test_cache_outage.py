@@ -11,7 +11,7 @@ from django.urls import reverse
 from ecard_integration.models import EcardTransaction
 from ordering import throttle
 from ordering.models import OrderStatus, Tender
-from tests.ordering.conftest import PIN, make_order
+from tests.factories import PIN, make_order
 from tests.ordering.outage import kill_during_redeem, serve_cache
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -16,7 +16,7 @@ from ecard_integration.models import CallerIntent, EcardTransaction, Kind, Sourc
 from ordering import services, throttle
 from ordering import tasks as receipt_tasks
 from ordering.models import CancelReason, Order, OrderStatus, Tender, TenderStatus
-from tests.ordering.conftest import (
+from tests.factories import (
     PIN,
     WRONG_PIN,
     attempt_key,

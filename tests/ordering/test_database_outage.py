@@ -20,8 +20,7 @@ from decimal import Decimal
 import pytest
 import requests
 
-from tests.conftest import using_redis
-from tests.ordering.conftest import PIN, new_card_number
+from tests.factories import PIN, new_card_number, using_redis
 from tests.processes import ROOT, PostgresCluster, _wait_for_port, free_port, process_env
 
 pytestmark = [

@@ -11,7 +11,7 @@ from config.celery import app
 from ordering import tasks
 from ordering.demo import DEMO_MENU
 from ordering.models import Category, Item, Order, OrderStatus, Store
-from tests.ordering.conftest import make_order
+from tests.factories import make_order
 
 
 @pytest.mark.django_db

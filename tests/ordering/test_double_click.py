@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from ordering import services
 from ordering.models import OrderStatus
-from tests.ordering.conftest import PIN, make_order
+from tests.factories import PIN, make_order
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 

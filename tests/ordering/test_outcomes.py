@@ -14,7 +14,7 @@ from ecard_integration import services as ecard_services
 from ecard_integration.models import CallerIntent, EcardTransaction, Source, State
 from ordering import selectors, services
 from ordering.models import Order, OrderStatus, TenderStatus
-from tests.ordering.conftest import PIN, make_order, pay
+from tests.factories import PIN, make_order, pay
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

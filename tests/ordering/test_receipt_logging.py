@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.ordering.conftest import make_order, pay
+from tests.factories import make_order, pay
 from tests.processes import CeleryProcess
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]

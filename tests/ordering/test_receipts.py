@@ -9,7 +9,7 @@ from django.db.models.functions import Now
 from ordering import services
 from ordering import tasks as receipt_tasks
 from ordering.models import Order, OrderStatus
-from tests.ordering.conftest import make_order, pay
+from tests.factories import make_order, pay
 from tests.processes import CeleryProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)

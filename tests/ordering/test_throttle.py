@@ -7,7 +7,7 @@ from django.core.cache import cache
 
 from ecard_integration import crypto
 from ordering import lockouts, services, throttle
-from tests.ordering.conftest import PIN, WRONG_PIN, make_order, new_card_number, pay
+from tests.factories import PIN, WRONG_PIN, make_order, new_card_number, pay
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,7 +11,7 @@ from ecard_integration.models import EcardTransaction, State
 from ordering import tasks as receipt_tasks
 from ordering.cart import SESSION_KEY
 from ordering.models import Item, Order, OrderStatus, Tender
-from tests.ordering.conftest import PIN, WRONG_PIN, counts, new_card_number
+from tests.factories import PIN, WRONG_PIN, counts, new_card_number
 
 TX = pytest.mark.django_db(transaction=True)
 

@@ -24,8 +24,8 @@ from ecard_integration.forms import new_attempt_key
 from ecard_integration.models import EcardTransaction, Kind, Source, State
 from ordering.cart import SESSION_KEY as CART_KEY
 from ordering.models import Order, OrderStatus, Tender
-from tests.security.conftest import (
-    PIN,
+from tests.factories import PIN
+from tests.security.helpers import (
     TX,
     assert_nothing_changed,
     attempt_key_of,

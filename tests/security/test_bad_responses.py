@@ -21,7 +21,8 @@ from ecard_integration.client import get_client
 from ecard_integration.errors import MalformedResponse, OutcomeUnknownError
 from ecard_integration.models import EcardExchange, EcardTransaction, State
 from ordering.models import OrderStatus, Tender
-from tests.security.conftest import PIN, TX, order_url, pay, start_order
+from tests.factories import PIN
+from tests.security.helpers import TX, order_url, pay, start_order
 
 CARD = "6008555566667777"
 OTHER_ID = "gc-" + "0" * 32

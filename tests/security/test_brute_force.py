@@ -21,14 +21,8 @@ from ecard_integration.models import EcardTransaction, Kind, Source, State
 from ordering import lockouts, throttle
 from ordering import services as services_ordering
 from ordering.models import OrderStatus
-from tests.security.conftest import (
-    PIN,
-    TX,
-    WRONG_PIN,
-    assert_nothing_changed,
-    pay,
-    start_order,
-)
+from tests.factories import PIN, WRONG_PIN
+from tests.security.helpers import TX, assert_nothing_changed, pay, start_order
 
 CHANGELIST = reverse("admin:ecard_integration_ecardtransaction_changelist")
 LOAD_URL = reverse("admin:ecard_integration_ecardtransaction_load")

@@ -31,9 +31,9 @@ from ecard_integration.models import EcardTransaction, State
 from ordering import services as ordering_services
 from ordering import tasks as receipt_tasks
 from ordering.models import Order, OrderStatus
-from tests.conftest import CLIENT_SECRET
+from tests.factories import CLIENT_SECRET
 from tests.scan import dump_database, dump_queue_folder, dump_redis
-from tests.security.conftest import TX, order_url, pay, start_order
+from tests.security.helpers import TX, order_url, pay, start_order
 
 CANARY_PIN = "70419265"
 CANARY_WRONG_PIN = "80529376"
@@ -281,7 +281,7 @@ def test_no_canary_leaks_from_the_guest_and_staff_ordering_paths(
 def test_no_canary_leaks_from_the_kiosk(sandbox, items, client, log_recorder, mailoutbox, flow):
     from kiosk.models import Kiosk
     from ordering.models import Store
-    from tests.kiosk.conftest import enroll, g, order_items, start_visit
+    from tests.kiosk_client import enroll, g, order_items, start_visit
 
     sandbox.create_card(CANARY_CARD, Decimal("25.00"), pin=CANARY_PIN)
     store = Store.objects.create(name="Canary café", ecard_store_id="store-canary")

@@ -23,7 +23,8 @@ from django.urls import reverse
 
 from ecard_integration import reconciliation, services
 from ecard_integration.models import EcardTransaction, Source, State
-from tests.security.conftest import PIN, TX, add_to_cart
+from tests.factories import PIN
+from tests.security.helpers import TX, add_to_cart
 
 ROOT = Path(__file__).resolve().parents[2]
 OLD_KEY = "old-secret-key-" + "o" * 20 + "0123456789abcdefghijklmnop"

@@ -8,7 +8,7 @@ from django.test import Client, RequestFactory, override_settings
 from django.urls import reverse
 
 from config import views
-from tests.security.conftest import TX, assert_nothing_changed, order_url, pay_data, start_order
+from tests.security.helpers import TX, assert_nothing_changed, order_url, pay_data, start_order
 from tests.security.test_headers import assert_guest_html_is_csp_clean, assert_strict_headers
 
 FRAMEWORK_TEXT = ("Bad Request (400)", "Forbidden", "Not Found", "Server Error", "CSRF")
@@ -64,7 +64,7 @@ def test_a_stale_form_elsewhere_says_nothing_was_sent(client, items):
 def test_a_stale_kiosk_payment_form_says_nothing_was_charged(client, sandbox, items, new_card):
     from kiosk.models import Kiosk
     from ordering.models import Store
-    from tests.kiosk.conftest import attempt_key_of, enroll, g, order_items, start_visit
+    from tests.kiosk_client import attempt_key_of, enroll, g, order_items, start_visit
 
     store = Store.objects.create(name="Lobby café", ecard_store_id="store-err")
     kiosk = Kiosk.objects.create(name="Lobby 8", store=store, terminal_id="kiosk-err")

@@ -14,15 +14,8 @@ from django.urls import reverse
 from ecard_integration import services
 from ecard_integration.models import EcardTransaction, Source
 from ordering.models import Item, OrderStatus
-from tests.security.conftest import (
-    PIN,
-    TX,
-    WRONG_PIN,
-    add_to_cart,
-    order_url,
-    pay,
-    start_order,
-)
+from tests.factories import PIN, WRONG_PIN
+from tests.security.helpers import TX, add_to_cart, order_url, pay, start_order
 
 NONCE_RE = re.compile(r"'nonce-([A-Za-z0-9_-]{16,})'")
 
@@ -241,8 +234,8 @@ def test_non_html_answers_carry_the_headers_too(client):
 def test_every_kiosk_page_has_a_strict_csp_and_no_inline_script(client, items, new_card):
     from kiosk.models import Kiosk
     from ordering.models import Store
-    from tests.kiosk.conftest import enroll, g, order_items, start_visit
-    from tests.kiosk.conftest import pay as kiosk_pay
+    from tests.kiosk_client import enroll, g, order_items, start_visit
+    from tests.kiosk_client import pay as kiosk_pay
 
     store = Store.objects.create(name="Lobby café", ecard_store_id="store-sec")
     kiosk = Kiosk.objects.create(name="Lobby 9", store=store, terminal_id="kiosk-sec")

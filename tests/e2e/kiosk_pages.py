@@ -1,19 +1,15 @@
-"""Helpers for the kiosk's browser tests (tests/e2e/test_kiosk*.py): a kiosk-sized page in
-Debian's Chromium, enrollment, touching the keypads, and screenshots under tests/artifacts/kiosk/.
+"""Helpers for the kiosk's browser tests (tests/e2e/test_kiosk*.py): enrollment, touching the
+keypads, and screenshots under tests/artifacts/kiosk/ (the kiosk-sized pages are fixtures in
+tests/e2e/conftest.py).
 """
 
 import re
-from decimal import Decimal
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import expect
 
 from kiosk import services
-from kiosk.models import Kiosk
-from ordering.demo import seed_menu
-from ordering.models import Store
-from tests.ordering.conftest import PIN, new_card_number
+from tests.factories import PIN
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "kiosk"
 # A portrait kiosk screen (1080 × 1920), the common size of free-standing ordering kiosks.
@@ -27,66 +23,11 @@ def screenshot(page, name: str, *, full_page: bool = True) -> Path:
     return path
 
 
-@pytest.fixture
-def menu_and_kiosk(db):
-    """The demo menu and store, and a kiosk at that store."""
-    seed_menu()
-    store = Store.objects.get(ecard_store_id="store-001")
-    return Kiosk.objects.create(name="Lobby 1", store=store, terminal_id="kiosk-lobby-1")
-
-
-@pytest.fixture
-def kiosk_context(browser):
-    """A kiosk-sized browser context. Any Content-Security-Policy violation (an inline script or
-    style slipped into a page) fails the test."""
-    context = browser.new_context(viewport=KIOSK_VIEWPORT, locale="en-US", has_touch=True)
-    violations = []
-    context.on(
-        "console",
-        lambda message: (
-            violations.append(message.text) if "Content Security Policy" in message.text else None
-        ),
-    )
-    yield context
-    context.close()
-    assert violations == [], violations
-
-
-@pytest.fixture
-def audit_context(browser):
-    """Like `kiosk_context`, with the page's CSP bypassed so that axe-core can be injected from
-    its local file (an inline script); the journeys in test_kiosk.py run under the real CSP."""
-    context = browser.new_context(
-        viewport=KIOSK_VIEWPORT, locale="en-US", has_touch=True, bypass_csp=True
-    )
-    yield context
-    context.close()
-
-
-@pytest.fixture
-def kiosk_page(kiosk_context, live_server, menu_and_kiosk):
-    """A browser page enrolled as the kiosk (through the enrollment link), on the attract screen."""
-    page = kiosk_context.new_page()
-    page.set_default_timeout(20_000)
-    enroll_with_link(page, live_server, menu_and_kiosk)
-    return page
-
-
 def enroll_with_link(page, live_server, kiosk):
     _row, code = services.create_enrollment_code(kiosk=kiosk)
     page.goto(f"{live_server.url}/kiosk/enroll/{code}/")
     page.get_by_role("button", name="Enroll this kiosk").click()
     expect(page.get_by_role("heading", name="Welcome!")).to_be_visible()
-
-
-@pytest.fixture
-def new_card(sandbox):
-    def make(balance, *, pin=PIN, **options) -> str:
-        number = new_card_number()
-        sandbox.create_card(number, Decimal(balance), pin=pin, **options)
-        return number
-
-    return make
 
 
 def keypad(page, label: str):
