@@ -253,9 +253,7 @@ def _after_deadline(transaction_id: int) -> str:
 
 def abandoned_approved_ids(limit: int = 200) -> list[int]:
     """Approved loads and redeems whose caller gave up and that have no live void yet."""
-    live_void = EcardTransaction.objects.filter(original=OuterRef("pk")).exclude(
-        state__in=[State.DECLINED, State.REJECTED]
-    )
+    live_void = EcardTransaction.objects.live_voids().filter(original=OuterRef("pk"))
     return list(
         EcardTransaction.objects.filter(
             state=State.APPROVED,

@@ -302,10 +302,7 @@ def _run(
         repeat = _attempt_made(attempt_key, **request)
         if repeat is not None:
             return repeat
-        if (
-            original is not None
-            and original.voids.exclude(state__in=[State.DECLINED, State.REJECTED]).exists()
-        ):
+        if original is not None and original.voids.live_voids().exists():
             raise NotVoidableError("this transaction already has a void") from exc
         raise CardBusyError("another transaction on this card is still in progress") from exc
     if ledger.mark_sent(row.id):
