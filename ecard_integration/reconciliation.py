@@ -24,7 +24,12 @@ from django.db.models import (
 from django.db.models.functions import Now
 
 from ecard_integration import clock, crypto, ledger, services, wire
-from ecard_integration.errors import EcardError, IdempotencyConflictError
+from ecard_integration.errors import (
+    CardBusyError,
+    EcardError,
+    IdempotencyConflictError,
+    NotVoidableError,
+)
 from ecard_integration.models import (
     VOID_KIND_FOR,
     CallerIntent,
@@ -274,6 +279,6 @@ def settle_abandoned(transaction_id: int) -> str | None:
         return None
     try:
         void_row = services.void(original=row, source=Source.SYSTEM, reason="caller gave up")
-    except (services.CardBusyError, services.NotVoidableError):
+    except (CardBusyError, NotVoidableError):
         return None  # a void exists or the card is busy: the sweep looks again
     return void_row.state

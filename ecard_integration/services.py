@@ -15,8 +15,10 @@ from django.db import IntegrityError, transaction
 
 from ecard_integration import crypto, ledger, wire
 from ecard_integration.errors import (
-    EcardError,
+    AttemptKeyReusedError,
+    CardBusyError,
     InvalidInput,
+    NotVoidableError,
 )
 
 # `record_exchange`: the certification scenarios still call it here (their owner moves them to
@@ -36,27 +38,6 @@ logger = logging.getLogger(__name__)
 GUEST_SOURCES = (Source.KIOSK, Source.ONLINE)
 # A staff form's one-time key (the same shape as ordering's attempt keys).
 ATTEMPT_KEY_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
-
-
-class CardBusyError(EcardError):
-    """Another value-changing transaction on this card is still in flight."""
-
-
-class NotVoidableError(EcardError):
-    """The transaction is not an approved load or redeem, or it already has a void."""
-
-
-class AttemptKeyReusedError(EcardError):
-    """The attempt key already belongs to a different request (another card, amount or kind).
-
-    Nothing was sent. `existing` is the transaction the key belongs to.
-    """
-
-    default_code = "attempt_key_reused"
-
-    def __init__(self, message: str, *, existing: EcardTransaction) -> None:
-        super().__init__(message)
-        self.existing = existing
 
 
 # --- Public services ----------------------------------------------------------------------------
