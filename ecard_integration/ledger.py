@@ -4,6 +4,9 @@ A row is created by `services`, then moves CREATED -> (sent) -> APPROVED / DECLI
 UNKNOWN / NEEDS_ATTENTION / VOIDED here, each move one conditional UPDATE that only applies from
 the states the writer expects. Every HTTP attempt becomes an exchange row. An unknown outcome is
 scheduled for reconciliation (`next_look`); `reconciliation` replays through `send_and_record`.
+
+Over 400 lines, for one reason: every write of the state machine in one place, the batched form
+(`OutcomeBatch`) beside the single-row writes it must match.
 """
 
 import logging

@@ -9,6 +9,7 @@ to reconciliation.
 import logging
 import re
 from decimal import Decimal
+from typing import TypedDict, Unpack
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -43,37 +44,39 @@ ATTEMPT_KEY_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 # --- Public services ----------------------------------------------------------------------------
 
 
+class CallPlace(TypedDict, total=False):
+    """Where a call on a card comes from, and how it may run: what every such service takes."""
+
+    store_id: str
+    terminal_id: str
+    reference: str
+    budget_seconds: float | None
+    attempt_key: str | None
+
+
 def load(
     *,
     card_number: str,
     amount: Decimal | str,
     source: str,
-    store_id: str = "",
-    terminal_id: str = "",
-    reference: str = "",
     requested_by=None,
     reason: str = "",
-    budget_seconds: float | None = None,
-    attempt_key: str | None = None,
+    **call: Unpack[CallPlace],
 ) -> EcardTransaction:
     """Add value to a card. Staff side: no PIN.
 
     `attempt_key` (every public service takes one): a repeat of the same call with the same key
     returns the first call's transaction and sends nothing (see `_run`).
     """
-    return _run(
+    return _run_on_card(
         Kind.LOAD,
-        card_number=wire.parse_card_number(card_number),
-        amount=wire.parse_amount(amount),
+        card_number,
+        amount,
         pin=None,
         source=source,
-        store_id=store_id,
-        terminal_id=terminal_id,
-        reference=reference,
         requested_by=requested_by,
         reason=reason,
-        budget_seconds=budget_seconds,
-        attempt_key=attempt_key,
+        **call,
     )
 
 
@@ -83,25 +86,10 @@ def redeem(
     amount: Decimal | str,
     pin: str | None,
     source: str,
-    store_id: str = "",
-    terminal_id: str = "",
-    reference: str = "",
-    budget_seconds: float | None = None,
-    attempt_key: str | None = None,
+    **call: Unpack[CallPlace],
 ) -> EcardTransaction:
     """Take value from a card. Guest-facing sources must give the card's PIN."""
-    return _run(
-        Kind.REDEEM,
-        card_number=wire.parse_card_number(card_number),
-        amount=wire.parse_amount(amount),
-        pin=_pin_for(source, pin),
-        source=source,
-        store_id=store_id,
-        terminal_id=terminal_id,
-        reference=reference,
-        budget_seconds=budget_seconds,
-        attempt_key=attempt_key,
-    )
+    return _run_on_card(Kind.REDEEM, card_number, amount, pin, source, **call)
 
 
 def balance_inquiry(
@@ -109,26 +97,18 @@ def balance_inquiry(
     card_number: str,
     pin: str | None,
     source: str,
-    store_id: str = "",
-    terminal_id: str = "",
-    reference: str = "",
     requested_by=None,
-    budget_seconds: float | None = None,
-    attempt_key: str | None = None,
+    **call: Unpack[CallPlace],
 ) -> EcardTransaction:
     """Ask a card's balance. Guest-facing sources must give the card's PIN."""
-    return _run(
+    return _run_on_card(
         Kind.BALANCE_INQUIRY,
-        card_number=wire.parse_card_number(card_number),
-        amount=None,
-        pin=_pin_for(source, pin),
-        source=source,
-        store_id=store_id,
-        terminal_id=terminal_id,
-        reference=reference,
+        card_number,
+        None,
+        pin,
+        source,
         requested_by=requested_by,
-        budget_seconds=budget_seconds,
-        attempt_key=attempt_key,
+        **call,
     )
 
 
@@ -209,6 +189,25 @@ def _pin_for(source: str, pin: str | None) -> str | None:
     return wire.parse_pin(pin) if pin else None
 
 
+def _run_on_card(
+    kind: str,
+    card_number: str,
+    amount: Decimal | str | None,
+    pin: str | None,
+    source: str,
+    **call,
+) -> EcardTransaction:
+    """A load, redeem or balance inquiry: card number, amount and PIN checked in that order."""
+    return _run(
+        kind,
+        card_number=wire.parse_card_number(card_number),
+        amount=None if kind == Kind.BALANCE_INQUIRY else wire.parse_amount(amount),
+        pin=None if kind == Kind.LOAD else _pin_for(source, pin),  # a load is staff side: no PIN
+        source=source,
+        **call,
+    )
+
+
 def _run(
     kind: str,
     *,
@@ -216,9 +215,9 @@ def _run(
     amount: Decimal | None,
     pin: str | None,
     source: str,
-    store_id: str,
-    terminal_id: str,
-    reference: str,
+    store_id: str = "",
+    terminal_id: str = "",
+    reference: str = "",
     requested_by=None,
     reason: str = "",
     original: EcardTransaction | None = None,
