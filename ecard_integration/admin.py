@@ -85,7 +85,6 @@ def refuse_card_number_search(model_admin, request) -> HttpResponseRedirect | No
 
 
 ATTENTION_STATES = [State.UNKNOWN, State.NEEDS_ATTENTION]
-DEAD_VOID_STATES = [State.DECLINED, State.REJECTED]
 
 
 def age_text(seconds: float | None) -> str:
@@ -453,7 +452,7 @@ class EcardTransactionAdmin(admin.ModelAdmin):
         return (
             obj.state == State.APPROVED
             and obj.kind in VOID_KIND_FOR
-            and not obj.voids.exclude(state__in=DEAD_VOID_STATES).exists()
+            and not obj.voids.live_voids().exists()
         )
 
     def _render(self, request, template: str, title: str, **context):

@@ -1,4 +1,4 @@
-"""The errors the eCard client raises, in the stripe-python mould.
+"""All errors of the eCard integration (client and services), in the stripe-python mould.
 
 Every error carries `status` (HTTP status, when there was one), `code` (eCard's error code or ours)
 and `request_id` (our `X-Request-Id`). What a caller must decide is which of three things happened:
@@ -15,7 +15,12 @@ PIN, token or body. Messages are passed through the log redaction as a second li
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ecard_integration.redaction import redact_text
+
+if TYPE_CHECKING:
+    from ecard_integration.models import EcardTransaction
 
 
 class EcardError(Exception):
@@ -161,3 +166,27 @@ class MalformedResponse(OutcomeUnknownError):  # noqa: N818 - the name the servi
     another request's id). It is never read as approved: the outcome is unknown."""
 
     default_code = "malformed_response"
+
+
+# The services' refusals: nothing was sent.
+
+
+class CardBusyError(EcardError):
+    """Another value-changing transaction on this card is still in flight."""
+
+
+class NotVoidableError(EcardError):
+    """The transaction is not an approved load or redeem, or it already has a void."""
+
+
+class AttemptKeyReusedError(EcardError):
+    """The attempt key already belongs to a different request (another card, amount or kind).
+
+    Nothing was sent. `existing` is the transaction the key belongs to.
+    """
+
+    default_code = "attempt_key_reused"
+
+    def __init__(self, message: str, *, existing: EcardTransaction) -> None:
+        super().__init__(message)
+        self.existing = existing

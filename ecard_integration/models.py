@@ -37,6 +37,11 @@ class State(models.TextChoices):
 
 IN_FLIGHT_STATES = [State.CREATED, State.UNKNOWN]
 FINAL_STATES = [State.APPROVED, State.DECLINED, State.REJECTED, State.VOIDED]
+# A void declined or rejected reversed nothing: the original may be voided again.
+DEAD_VOID_STATES = [State.DECLINED, State.REJECTED]
+# A live void: one that reversed, or may yet reverse, its original. Also the condition of the
+# one-void-per-original constraint, so the Q must stay as the migration wrote it.
+LIVE_VOID = Q(original__isnull=False) & ~Q(state__in=DEAD_VOID_STATES)
 
 
 class Source(models.TextChoices):
@@ -53,6 +58,12 @@ class CallerIntent(models.TextChoices):
     PENDING = "pending", "Pending"
     KEEP = "keep", "Keep (order completed)"
     GAVE_UP = "gave_up", "Gave up (void if approved)"
+
+
+class EcardTransactionQuerySet(models.QuerySet):
+    def live_voids(self):
+        """The voids not declined or rejected (see `LIVE_VOID`)."""
+        return self.filter(LIVE_VOID)
 
 
 class EcardTransaction(models.Model):
@@ -109,6 +120,8 @@ class EcardTransaction(models.Model):
     )
     reason = models.TextField(blank=True)
 
+    objects = EcardTransactionQuerySet.as_manager()
+
     class Meta:
         ordering = ["-id"]
         permissions = [
@@ -126,8 +139,7 @@ class EcardTransaction(models.Model):
             # At most one live void per original (a declined or rejected void may be retried).
             models.UniqueConstraint(
                 fields=["original"],
-                condition=Q(original__isnull=False)
-                & ~Q(state__in=[State.DECLINED, State.REJECTED]),
+                condition=LIVE_VOID,
                 name="one_void_per_original",
             ),
             models.CheckConstraint(

@@ -12,27 +12,24 @@ and `reconcile_due()` for a backlog, which claims a batch of due rows in one tra
 """
 
 import logging
-import random
 import time
-from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import (
-    Case,
-    DateTimeField,
     Exists,
-    ExpressionWrapper,
-    F,
     OuterRef,
     Q,
-    When,
 )
 from django.db.models.functions import Now
-from django.utils import timezone
 
-from ecard_integration import clock, crypto, services, wire
-from ecard_integration.errors import EcardError, IdempotencyConflictError
+from ecard_integration import clock, crypto, ledger, services, wire
+from ecard_integration.errors import (
+    CardBusyError,
+    EcardError,
+    IdempotencyConflictError,
+    NotVoidableError,
+)
 from ecard_integration.models import (
     VOID_KIND_FOR,
     CallerIntent,
@@ -44,58 +41,10 @@ from ecard_integration.models import (
 
 logger = logging.getLogger(__name__)
 
-MAX_BACKOFF_SECONDS = 300
 # A batch writes its approvals and declines this often: few statements, yet a guest waiting on
 # a reconciled payment sees it within about a second.
 WRITE_EVERY_ROWS = 25
 WRITE_EVERY_SECONDS = 1.0
-
-
-def backoff_seconds(attempts: int) -> float:
-    """Exponential backoff with jitter: 2 s, 4 s, 8 s, … capped at five minutes."""
-    base = min(MAX_BACKOFF_SECONDS, 2 ** min(attempts + 1, 9))
-    return round(base * random.uniform(0.8, 1.2), 2)  # noqa: S311 - jitter, not security
-
-
-def lease_seconds() -> float:
-    """A claim outlives the replay it covers (the client never exceeds its budget)."""
-    return settings.ECARD_STAFF_BUDGET_SECONDS + 5
-
-
-def next_look(delay: float):
-    """When to look at an unknown row again (database clock): after `delay`, but never after its
-    last chance to replay. A backoff that would overrun the deadline is cut to the deadline less
-    a lease, so that the last replay, its whole budget included, ends before the deadline; with
-    less than a lease left the next look is the deadline itself, which settles the row without a
-    replay (`_after_deadline`). Mirrored for the Celery countdown by `next_look_countdown`."""
-    lead = lease_seconds()
-    return Case(
-        When(
-            Q(replay_deadline__isnull=True)
-            | Q(replay_deadline__gt=services.db_now_plus(delay + lead)),
-            then=services.db_now_plus(delay),
-        ),
-        When(
-            replay_deadline__gt=services.db_now_plus(lead),
-            then=ExpressionWrapper(
-                F("replay_deadline") - timedelta(seconds=lead), output_field=DateTimeField()
-            ),
-        ),
-        default=F("replay_deadline"),
-        output_field=DateTimeField(),
-    )
-
-
-def next_look_countdown(delay: float, replay_deadline: datetime | None) -> float:
-    """`next_look` in seconds from now, for the message that prompts it. On this process's
-    clock: a message a little early finds the row not yet due, and the sweep looks again."""
-    if replay_deadline is None:
-        return delay
-    left = (replay_deadline - timezone.now()).total_seconds()
-    lead = lease_seconds()
-    if left > delay + lead:
-        return delay
-    return max(0.0, left - lead if left > lead else left)
 
 
 def _due():
@@ -129,7 +78,7 @@ def _replayable(margin: float = 0, guard: float | None = None) -> Q:
     if guard is None:
         guard = deadline_guard_seconds(clock.skew_seconds())
     ahead = margin + guard
-    deadline = Q(replay_deadline__gt=services.db_now_plus(ahead) if ahead else Now())
+    deadline = Q(replay_deadline__gt=ledger.db_now_plus(ahead) if ahead else Now())
     return Q(first_sent_at__isnull=False, replay_ciphertext__isnull=False) & deadline
 
 
@@ -138,16 +87,16 @@ def reconcile_due(limit: int | None = None) -> tuple[int, bool]:
 
     The batch's lease covers the replays the batch may start (`RECONCILE_BATCH_SECONDS`) plus the
     last one's budget; rows not reached in that time are handed back, due at once. Approvals and
-    declines are written together every few rows (`services.OutcomeBatch`). A batch only takes
+    declines are written together every few rows (`ledger.OutcomeBatch`). A batch only takes
     rows whose replay deadline is further away than its lease, so no replay it sends can be late;
     the others settle one by one, each checked against the deadline as it is claimed.
     """
     limit = limit or settings.RECONCILE_BATCH_SIZE
     window = settings.RECONCILE_BATCH_SECONDS
-    horizon = window + lease_seconds()
+    horizon = window + ledger.lease_seconds()
     batchable = _replayable(margin=horizon)
     rows = _claim_batch(limit, batchable, lease=horizon)
-    outcomes = services.OutcomeBatch(expected_states=(State.CREATED, State.UNKNOWN))
+    outcomes = ledger.OutcomeBatch(expected_states=(State.CREATED, State.UNKNOWN))
     started = written = time.monotonic()
     for position, row in enumerate(rows):
         now = time.monotonic()
@@ -194,7 +143,7 @@ def _claim_batch(limit: int, batchable: Q, *, lease: float) -> list[EcardTransac
         if not connection.features.has_select_for_update_skip_locked:
             return [row for row in candidates if _claim(row.id, lease, batchable)]
         EcardTransaction.objects.filter(id__in=[row.id for row in candidates]).update(
-            next_attempt_at=services.db_now_plus(lease)
+            next_attempt_at=ledger.db_now_plus(lease)
         )
         return candidates
 
@@ -203,7 +152,7 @@ def _claim(transaction_id: int, lease: float, replayable: Q | None = None) -> bo
     return bool(
         _due()
         .filter(replayable or _replayable(), id=transaction_id)
-        .update(next_attempt_at=services.db_now_plus(lease))
+        .update(next_attempt_at=ledger.db_now_plus(lease))
     )
 
 
@@ -220,7 +169,7 @@ def reconcile(transaction_id: int) -> str | None:
     # common case, so tried first; `first_sent_at` set keeps it apart from the never-sent case.
     skew = clock.skew_seconds()
     guard = deadline_guard_seconds(skew)
-    if _claim(transaction_id, lease_seconds(), _replayable(guard=guard)):
+    if _claim(transaction_id, ledger.lease_seconds(), _replayable(guard=guard)):
         return _replay_row(EcardTransaction.objects.get(id=transaction_id))
     due = _due().filter(id=transaction_id)
     # Never sent: the process died between writing the row and sending. Nothing was processed.
@@ -235,7 +184,7 @@ def reconcile(transaction_id: int) -> str | None:
         return State.REJECTED
     # Past the deadline (shortened by eCard's clock): never replay. Wipe the bytes and settle
     # another way.
-    closed = Q(replay_deadline__lte=services.db_now_plus(guard) if guard else Now())
+    closed = Q(replay_deadline__lte=ledger.db_now_plus(guard) if guard else Now())
     if due.filter(closed | Q(replay_ciphertext__isnull=True)).update(
         state=State.NEEDS_ATTENTION,
         replay_ciphertext=None,
@@ -264,14 +213,14 @@ def _notify(transaction_id: int) -> None:
         .values_list("caller_reference", flat=True)
         .first()
     )
-    services.notify_caller(transaction_id, reference or "")
+    ledger.notify_caller(transaction_id, reference or "")
 
 
-def _replay_row(row: EcardTransaction, outcomes: services.OutcomeBatch | None = None) -> str:
+def _replay_row(row: EcardTransaction, outcomes: ledger.OutcomeBatch | None = None) -> str:
     prepared = wire.prepared_from_stored(
         row.kind, row.request_id, crypto.decrypt(row.replay_ciphertext)
     )
-    return services.send_and_record(
+    return ledger.send_and_record(
         row,
         prepared,
         budget_seconds=settings.ECARD_STAFF_BUDGET_SECONDS,
@@ -309,9 +258,7 @@ def _after_deadline(transaction_id: int) -> str:
 
 def abandoned_approved_ids(limit: int = 200) -> list[int]:
     """Approved loads and redeems whose caller gave up and that have no live void yet."""
-    live_void = EcardTransaction.objects.filter(original=OuterRef("pk")).exclude(
-        state__in=[State.DECLINED, State.REJECTED]
-    )
+    live_void = EcardTransaction.objects.live_voids().filter(original=OuterRef("pk"))
     return list(
         EcardTransaction.objects.filter(
             state=State.APPROVED,
@@ -332,6 +279,6 @@ def settle_abandoned(transaction_id: int) -> str | None:
         return None
     try:
         void_row = services.void(original=row, source=Source.SYSTEM, reason="caller gave up")
-    except (services.CardBusyError, services.NotVoidableError):
+    except (CardBusyError, NotVoidableError):
         return None  # a void exists or the card is busy: the sweep looks again
     return void_row.state

@@ -1,4 +1,8 @@
-"""Celery tasks: thin wrappers taking row ids only, each safe to run twice."""
+"""Celery tasks: thin wrappers taking row ids only, each safe to run twice.
+
+Each body imports what it calls (HackSoft's styleguide): the ledger enqueues these tasks, so this
+module imports none of our modules at its top.
+"""
 
 import logging
 import math
@@ -7,18 +11,6 @@ from celery import shared_task
 from celery.signals import task_postrun, task_prerun
 from django.conf import settings
 from django.db import close_old_connections
-
-from ecard_integration import reconciliation
-from ecard_integration.reconciliation import backoff_seconds
-
-__all__ = [
-    "backoff_seconds",
-    "enqueue",
-    "reconcile_due",
-    "reconcile_transaction",
-    "settle_abandoned",
-    "sweep_due_transactions",
-]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +36,8 @@ def enqueue(task, *args: int, countdown: float = 0) -> None:
 
 @shared_task(name="ecard_integration.reconcile_transaction")
 def reconcile_transaction(transaction_id: int) -> str | None:
+    from ecard_integration import reconciliation
+
     return reconciliation.reconcile(transaction_id)
 
 
@@ -51,6 +45,8 @@ def reconcile_transaction(transaction_id: int) -> str | None:
 def reconcile_due() -> int:
     """One batch of a backlog; a full batch passes the baton, so a backlog drains without waiting
     for the next sweep, and the chains end by themselves when the backlog is gone."""
+    from ecard_integration import reconciliation
+
     handled, more = reconciliation.reconcile_due()
     if more:
         enqueue(reconcile_due)
@@ -59,12 +55,16 @@ def reconcile_due() -> int:
 
 @shared_task(name="ecard_integration.settle_abandoned")
 def settle_abandoned(transaction_id: int) -> str | None:
+    from ecard_integration import reconciliation
+
     return reconciliation.settle_abandoned(transaction_id)
 
 
 @shared_task(name="ecard_integration.sweep_due_transactions")
 def sweep_due_transactions() -> int:
     """The guarantee behind the messages: every due row is found here, whatever was lost."""
+    from ecard_integration import reconciliation
+
     due = reconciliation.due_transaction_ids()
     # One batch message per batch of due rows, up to one per worker process we expect to use.
     batches = min(math.ceil(len(due) / settings.RECONCILE_BATCH_SIZE), settings.RECONCILE_CHAINS)

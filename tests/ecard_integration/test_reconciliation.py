@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.db.models.functions import Now
 
-from ecard_integration import reconciliation, services
+from ecard_integration import ledger, reconciliation, services
 from ecard_integration.models import (
     CallerIntent,
     EcardExchange,
@@ -340,7 +340,7 @@ def test_a_backoff_past_the_deadline_is_cut_to_a_last_replay_before_it(
     sandbox, card, published_countdowns
 ):
     row = still_unknown_after_a_replay(sandbox, card, seconds_left=120)
-    lead = timedelta(seconds=reconciliation.lease_seconds())
+    lead = timedelta(seconds=ledger.lease_seconds())
     # The next look leaves the last replay its whole budget before the deadline, not after it.
     assert row.next_attempt_at == row.replay_deadline - lead
     assert EcardTransaction.objects.filter(id=row.id, next_attempt_at__gt=Now()).exists()
