@@ -40,6 +40,9 @@ def db_now_plus(seconds: float):
     return ExpressionWrapper(Now() + timedelta(seconds=seconds), output_field=DateTimeField())
 
 
+# --- When an unknown row is looked at again (reconciliation claims it then) -------------------
+
+
 def backoff_seconds(attempts: int) -> float:
     """Exponential backoff with jitter: 2 s, 4 s, 8 s, … capped at five minutes."""
     base = min(MAX_BACKOFF_SECONDS, 2 ** min(attempts + 1, 9))
@@ -56,7 +59,8 @@ def next_look(delay: float):
     last chance to replay. A backoff that would overrun the deadline is cut to the deadline less
     a lease, so that the last replay, its whole budget included, ends before the deadline; with
     less than a lease left the next look is the deadline itself, which settles the row without a
-    replay (`_after_deadline`). Mirrored for the Celery countdown by `next_look_countdown`."""
+    replay (`reconciliation._after_deadline`). Mirrored for the Celery countdown by
+    `next_look_countdown`."""
     lead = lease_seconds()
     return Case(
         When(
