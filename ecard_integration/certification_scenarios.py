@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ecard_integration import crypto, services, wire
+from ecard_integration import crypto, ledger, services, wire
 from ecard_integration.client import get_client
 from ecard_integration.errors import EcardError
 from ecard_integration.evidence import Expectation
@@ -291,7 +291,7 @@ class Certification:
             get_client().send(
                 prepared,
                 budget_seconds=self.plan.budget,
-                on_exchange=lambda exchange: services.record_exchange(load.pk, exchange),
+                on_exchange=lambda exchange: ledger.record_exchange(load.pk, exchange),
             )
         except EcardError as exc:
             return f"failed: {exc.message}", [False]

@@ -21,10 +21,7 @@ from ecard_integration.errors import (
     InvalidInput,
     NotVoidableError,
 )
-
-# `record_exchange`: the certification scenarios still call it here (their owner moves them to
-# `ledger.record_exchange`); drop it once they do.
-from ecard_integration.ledger import db_now_plus, record_exchange  # noqa: F401
+from ecard_integration.ledger import db_now_plus
 from ecard_integration.models import (
     VOID_KIND_FOR,
     CallerIntent,
