@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from enum import StrEnum
 
 from django.conf import settings
 from django.core import signing
@@ -369,11 +370,15 @@ def cancel(*, order: Order) -> Order:
 # --- Balance check ------------------------------------------------------------------------------
 
 
+class BalanceKind(StrEnum):
+    OK = "ok"  # the balance is known
+    DECLINED = "declined"  # the message says why
+    UNAVAILABLE = "unavailable"
+
+
 @dataclass(frozen=True)
 class BalanceOutcome:
-    """`kind`: `ok` (balance known), `declined` (message says why) or `unavailable`."""
-
-    kind: str
+    kind: BalanceKind
     card_last4: str
     message: str = ""
     balance: Decimal | None = None
@@ -414,7 +419,7 @@ def check_balance(
     guard_seconds = settings.ECARD_GUEST_BUDGET_SECONDS + settings.ECARD_READ_TIMEOUT + 5
     with throttle.card_guard(card_hash, seconds=guard_seconds) as acquired:
         if not acquired:
-            return BalanceOutcome("unavailable", last4, CARD_BUSY)
+            return BalanceOutcome(BalanceKind.UNAVAILABLE, last4, CARD_BUSY)
         if throttle.check(scopes):
             raise blocked()
         ordering_services.check_ecard_count(card_hash, confirm_last_try, note_for_staff)
@@ -431,21 +436,22 @@ def check_balance(
             raise
         except EcardError:
             logger.warning("balance inquiry from kiosk %s failed", kiosk.id, exc_info=True)
-            return BalanceOutcome("unavailable", last4, BALANCE_UNAVAILABLE)
+            return BalanceOutcome(BalanceKind.UNAVAILABLE, last4, BALANCE_UNAVAILABLE)
         # From here on the cache may fail (logged, swallowed): the outcome is shown regardless.
-        if row.response_code in throttle.PIN_FAILURE_CODES:
+        if wire.decline_reason(row.response_code).counts_against_pin:
             throttle.record_failure(scopes)
             note_for_staff()
         elif row.state == State.APPROVED:
             throttle.reset(card_hash)
     if row.state == State.APPROVED and row.balance is not None:
-        return BalanceOutcome("ok", last4, balance=row.balance)
+        return BalanceOutcome(BalanceKind.OK, last4, balance=row.balance)
     if row.state == State.DECLINED:
         message = ordering_services.DECLINE_MESSAGES.get(
-            row.response_code, "This card cannot be used here. Please ask a member of staff."
+            wire.decline_reason(row.response_code),
+            "This card cannot be used here. Please ask a member of staff.",
         )
-        return BalanceOutcome("declined", last4, message)
-    return BalanceOutcome("unavailable", last4, BALANCE_UNAVAILABLE)
+        return BalanceOutcome(BalanceKind.DECLINED, last4, message)
+    return BalanceOutcome(BalanceKind.UNAVAILABLE, last4, BALANCE_UNAVAILABLE)
 
 
 def enrollment_expiry_text(row: EnrollmentCode) -> str:

@@ -21,7 +21,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from config.security import CLIENT_ERRORS, client_ip
-from ecard_integration import wire
 from ecard_integration.errors import InvalidInput
 from kiosk import services
 from kiosk.forms import BalancePinForm, CardForm, CheckoutForm, EnrollForm, PinForm, QuantityForm
@@ -32,12 +31,11 @@ from ordering.cart import Cart, CartFullError
 from ordering.forms import AddToCartForm, new_attempt_key
 from ordering.models import ACTIVE_STATUSES, COMPLETED_STATUSES, OrderStatus
 from ordering.selectors import money
+from ordering.services import OutcomeKind as Kind
 
 logger = logging.getLogger(__name__)
 
 IN_FLIGHT = (OrderStatus.PAYING, OrderStatus.PAYMENT_PENDING)
-# Declines the guest fixes by typing the PIN again (or choosing another card from the PIN page).
-RETRY_PIN_CODES = {wire.CARD_NOT_FOUND, wire.INCORRECT_PIN, wire.PIN_REQUIRED}
 
 
 class SeeOther(HttpResponseRedirect):
@@ -553,30 +551,30 @@ def pay_submit(request):
 def after_outcome(guest: GuestSession, outcome: ordering_services.PaymentOutcome) -> str:
     """Keep what the next step needs, say what happened, and return the next page's URL."""
     kind = outcome.kind
-    if kind == "paid":
+    if kind == Kind.PAID:
         guest.clear_payment()
         guest.clear_offer()
         return url(guest, "receipt")
-    if kind in ("pending", "in_progress"):
+    if kind in (Kind.PENDING, Kind.IN_PROGRESS):
         return url(guest, "confirming")
-    if kind == "cancelled":
+    if kind == Kind.CANCELLED:
         guest.clear_payment()
         return url(guest, "cancelled")
-    if kind == "insufficient":
+    if kind == Kind.INSUFFICIENT:
         card = guest.payment_card()
         guest.clear_payment()
         if card:
             guest.set_offer(card, outcome.available_balance)
         guest.flash(outcome.message, "warning")
         return url(guest, "pay")
-    if kind == "partial":
+    if kind == Kind.PARTIAL:
         guest.clear_payment()
         guest.clear_offer()
         guest.flash(outcome.message, "success")
         return url(guest, "pay")
-    row = outcome.tender.transaction
     guest.flash(outcome.message, "error")
-    if kind == "declined" and row is not None and row.response_code in RETRY_PIN_CODES:
+    # Declines the guest fixes by typing the PIN again (or choosing another card from the PIN page).
+    if outcome.may_retry:
         return url(guest, "pay_pin")
     guest.clear_payment()
     return url(guest, "pay")
@@ -736,7 +734,7 @@ def balance_pin(request):
         guest.clear_balance()
         guest.flash(exc.message, "error")
         return SeeOther(url(guest, "balance"))
-    if outcome.kind == "ok":
+    if outcome.kind == services.BalanceKind.OK:
         guest.set_balance_result(outcome.card_last4, outcome.balance)
         return SeeOther(url(guest, "balance_result"))
     guest.flash(outcome.message, "error")

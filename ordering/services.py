@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from enum import StrEnum
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -33,6 +34,7 @@ from ecard_integration import crypto, wire
 from ecard_integration import services as ecard_services
 from ecard_integration.errors import EcardError, InvalidInput
 from ecard_integration.models import CallerIntent, EcardTransaction, Kind, Source, State
+from ecard_integration.wire import DeclineReason
 from ordering import lockouts, selectors, throttle
 from ordering.models import (
     ACTIVE_STATUSES,
@@ -72,11 +74,13 @@ TENDER_STATUS_FOR_STATE = {
 # What guests read. Plain sentences, never a code; an unknown card and a wrong PIN read the same.
 WRONG_CARD_OR_PIN = "The card number or PIN is not right. Check both and try again."
 DECLINE_MESSAGES = {
-    wire.CARD_NOT_FOUND: WRONG_CARD_OR_PIN,
-    wire.INCORRECT_PIN: WRONG_CARD_OR_PIN,
-    wire.PIN_REQUIRED: "This card needs its PIN. Enter the PIN and try again.",
-    wire.CARD_INACTIVE: "This card is not active. Please use another card.",
-    wire.PIN_TRIES_EXCEEDED: "This card is locked after too many incorrect PINs. Please use another card.",
+    DeclineReason.CARD_NOT_FOUND: WRONG_CARD_OR_PIN,
+    DeclineReason.INCORRECT_PIN: WRONG_CARD_OR_PIN,
+    DeclineReason.PIN_REQUIRED: "This card needs its PIN. Enter the PIN and try again.",
+    DeclineReason.CARD_INACTIVE: "This card is not active. Please use another card.",
+    DeclineReason.PIN_TRIES_EXCEEDED: (
+        "This card is locked after too many incorrect PINs. Please use another card."
+    ),
 }
 DECLINED_OTHER = "This card was declined. Please use another card."
 NO_BALANCE = "This card has no balance left. Please use another card."
@@ -132,21 +136,38 @@ class LastTryError(OrderingError):
     sent; the guest is told and may confirm (`confirm_last_try`)."""
 
 
+class OutcomeKind(StrEnum):
+    """What happened to one card payment, as the pages switch on it."""
+
+    PAID = "paid"  # the order is complete
+    PARTIAL = "partial"  # approved, more due
+    INSUFFICIENT = "insufficient"  # declined for funds with some balance: offer to apply it
+    DECLINED = "declined"
+    FAILED = "failed"  # nothing processed
+    PENDING = "pending"  # the outcome is being confirmed
+    IN_PROGRESS = "in_progress"  # a resubmission of a payment still being sent
+    CANCELLED = "cancelled"  # the order was cancelled meanwhile: nothing is kept
+
+
 @dataclass(frozen=True)
 class PaymentOutcome:
-    """What happened to one card payment, for the page.
+    """What happened to one card payment, for the page."""
 
-    `kind`: `paid` (order complete), `partial` (approved, more due), `insufficient` (declined
-    51 with some balance: offer to apply it), `declined`, `failed` (nothing processed),
-    `pending` (outcome being confirmed), `in_progress` (a resubmission of a payment still
-    being sent) or `cancelled` (the order was cancelled meanwhile: nothing is kept).
-    """
-
-    kind: str
+    kind: OutcomeKind
     order: Order
     tender: Tender
     message: str
     available_balance: Decimal | None = None
+
+    @property
+    def may_retry(self) -> bool:
+        """Declined for a reason the guest may fix by typing the card or PIN again."""
+        row = self.tender.transaction
+        return (
+            self.kind == OutcomeKind.DECLINED
+            and row is not None
+            and wire.decline_reason(row.response_code).may_retry
+        )
 
 
 # --- Checkout -----------------------------------------------------------------------------------
@@ -361,7 +382,7 @@ def pay_with_card(
                     terminal_id=terminal_id,
                 )
                 # From here on a cache failure is logged and swallowed: the outcome is shown.
-                if row is not None and row.response_code in throttle.PIN_FAILURE_CODES:
+                if row is not None and wire.decline_reason(row.response_code).counts_against_pin:
                     throttle.record_failure(scopes)
                     note_for_staff()
                 elif row is not None and row.state == State.APPROVED:
@@ -390,7 +411,7 @@ def check_ecard_count(card_hash: str, confirmed: bool, note_for_staff) -> None:
     count = throttle.ecard_pin_count(card_hash)
     if count >= throttle.ECARD_LOCK_AT:
         note_for_staff()
-        raise PinThrottledError(DECLINE_MESSAGES[wire.PIN_TRIES_EXCEEDED])
+        raise PinThrottledError(DECLINE_MESSAGES[DeclineReason.PIN_TRIES_EXCEEDED])
     if count == throttle.ECARD_LOCK_AT - 1 and not confirmed:
         raise LastTryError(LAST_TRY)
 
@@ -585,8 +606,8 @@ def _resubmitted(
     order = refresh_pending(order)
     tender.refresh_from_db()
     outcome = outcome_for(order, tender)
-    if outcome.kind == "pending" and tender.status == TenderStatus.PENDING:
-        return PaymentOutcome("in_progress", order, tender, PAYMENT_IN_PROGRESS)
+    if outcome.kind == OutcomeKind.PENDING and tender.status == TenderStatus.PENDING:
+        return PaymentOutcome(OutcomeKind.IN_PROGRESS, order, tender, PAYMENT_IN_PROGRESS)
     return outcome
 
 
@@ -609,7 +630,7 @@ def outcome_for(order: Order, tender: Tender) -> PaymentOutcome:
     status = tender.status
     if order.status == OrderStatus.CANCELLED:
         return PaymentOutcome(
-            "cancelled",
+            OutcomeKind.CANCELLED,
             order,
             tender,
             "This order was cancelled, so your card is not charged: "
@@ -618,26 +639,27 @@ def outcome_for(order: Order, tender: Tender) -> PaymentOutcome:
     if order.status in COMPLETED_STATUSES and (
         order.status != OrderStatus.PAID or status != TenderStatus.APPROVED
     ):
-        return PaymentOutcome("paid", order, tender, "This order is already paid.")
+        return PaymentOutcome(OutcomeKind.PAID, order, tender, "This order is already paid.")
     if status == TenderStatus.APPROVED:
         if order.status == OrderStatus.PAID:
-            return PaymentOutcome("paid", order, tender, "Thank you! Your order is paid.")
+            return PaymentOutcome(OutcomeKind.PAID, order, tender, "Thank you! Your order is paid.")
         due = selectors.amount_due(order)
         return PaymentOutcome(
-            "partial",
+            OutcomeKind.PARTIAL,
             order,
             tender,
             f"${money(tender.amount)} was taken from card {tender.card_masked}. "
             f"${due} is still due: pay it with another card.",
         )
     if status == TenderStatus.DECLINED and row is not None:
-        if row.response_code == wire.INSUFFICIENT_FUNDS:
+        reason = wire.decline_reason(row.response_code)
+        if reason.insufficient_funds:
             balance = money(row.balance or 0)
             if balance <= 0:
-                return PaymentOutcome("declined", order, tender, NO_BALANCE, balance)
+                return PaymentOutcome(OutcomeKind.DECLINED, order, tender, NO_BALANCE, balance)
             due = selectors.amount_due(order)
             return PaymentOutcome(
-                "insufficient",
+                OutcomeKind.INSUFFICIENT,
                 order,
                 tender,
                 f"Card {tender.card_masked} has ${balance} available, less than the "
@@ -645,13 +667,13 @@ def outcome_for(order: Order, tender: Tender) -> PaymentOutcome:
                 "another card, or use a different card.",
                 available_balance=min(balance, due),
             )
-        message = DECLINE_MESSAGES.get(row.response_code, DECLINED_OTHER)
-        return PaymentOutcome("declined", order, tender, message)
+        message = DECLINE_MESSAGES.get(reason, DECLINED_OTHER)
+        return PaymentOutcome(OutcomeKind.DECLINED, order, tender, message)
     if status in (TenderStatus.PENDING, TenderStatus.UNKNOWN):
-        return PaymentOutcome("pending", order, tender, CONFIRMING)
+        return PaymentOutcome(OutcomeKind.PENDING, order, tender, CONFIRMING)
     if status == TenderStatus.NEEDS_ATTENTION:
-        return PaymentOutcome("pending", order, tender, ATTENTION)
-    return PaymentOutcome("failed", order, tender, NOT_CHARGED)
+        return PaymentOutcome(OutcomeKind.PENDING, order, tender, ATTENTION)
+    return PaymentOutcome(OutcomeKind.FAILED, order, tender, NOT_CHARGED)
 
 
 # --- Settling -----------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from ordering.forms import (
 )
 from ordering.models import ACTIVE_STATUSES, Order, OrderStatus
 from ordering.selectors import money
+from ordering.services import OutcomeKind as Kind
 
 logger = logging.getLogger(__name__)
 
@@ -323,7 +324,7 @@ def order_status(request, number, token):
 
 
 def _after_payment(request, order: Order, outcome: services.PaymentOutcome, card_number: str):
-    if outcome.kind == "insufficient":
+    if outcome.kind == Kind.INSUFFICIENT:
         request.session[OFFER_SESSION_KEY] = {
             "id": secrets.token_urlsafe(16),
             "order": order.number,
@@ -335,11 +336,11 @@ def _after_payment(request, order: Order, outcome: services.PaymentOutcome, card
         }
         messages.warning(request, outcome.message)
     else:
-        if outcome.kind not in ("declined",):
+        if outcome.kind != Kind.DECLINED:
             request.session.pop(OFFER_SESSION_KEY, None)
-        if outcome.kind in ("declined", "failed", "cancelled"):
+        if outcome.kind in (Kind.DECLINED, Kind.FAILED, Kind.CANCELLED):
             messages.error(request, outcome.message)
-        elif outcome.kind in ("partial", "in_progress"):
+        elif outcome.kind in (Kind.PARTIAL, Kind.IN_PROGRESS):
             messages.info(request, outcome.message)
     return see_other(order_url(order))
 

@@ -13,6 +13,7 @@ from django.db.models.functions import Now
 from ecard_integration import crypto, reconciliation
 from ecard_integration.errors import InvalidInput
 from ecard_integration.models import CallerIntent, EcardTransaction, Kind, Source, State
+from ecard_integration.wire import DeclineReason
 from ordering import services, throttle
 from ordering import tasks as receipt_tasks
 from ordering.models import CancelReason, Order, OrderStatus, Tender, TenderStatus
@@ -143,8 +144,8 @@ def test_a_card_with_nothing_left_gets_no_offer(sandbox, items, new_card):
     [
         ("unknown_card", services.WRONG_CARD_OR_PIN),
         ("wrong_pin", services.WRONG_CARD_OR_PIN),
-        ("inactive", services.DECLINE_MESSAGES["62"]),
-        ("locked", services.DECLINE_MESSAGES["75"]),
+        ("inactive", services.DECLINE_MESSAGES[DeclineReason.CARD_INACTIVE]),
+        ("locked", services.DECLINE_MESSAGES[DeclineReason.PIN_TRIES_EXCEEDED]),
     ],
 )
 def test_declines_read_as_one_plain_sentence(sandbox, items, new_card, setup, expected):

@@ -6,6 +6,7 @@ import pytest
 from django.core.cache import cache
 
 from ecard_integration import crypto
+from ecard_integration.wire import DeclineReason
 from ordering import lockouts, services, throttle
 from tests.ordering.conftest import PIN, WRONG_PIN, make_order, new_card_number, pay
 
@@ -165,7 +166,7 @@ def test_ecard_count_survives_a_staff_clear_and_a_cache_loss_and_warns_before_th
     lockouts.clear_card(crypto.card_hash(card))
     with pytest.raises(services.PinThrottledError) as refused:
         pay(order, card, session="other", ip="10.6.6.6")
-    assert refused.value.message == services.DECLINE_MESSAGES["75"]
+    assert refused.value.message == services.DECLINE_MESSAGES[DeclineReason.PIN_TRIES_EXCEEDED]
     assert len(sandbox.ledger()) == 3
 
     # Staff had eCard unlock it and say so on the lockouts page: guests may pay again.
