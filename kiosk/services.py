@@ -27,12 +27,13 @@ from ecard_integration import crypto, wire
 from ecard_integration import services as ecard_services
 from ecard_integration.errors import EcardError, InvalidInput
 from ecard_integration.models import Source, State
-from kiosk import lockouts
 from kiosk.guest import GuestSession
 from kiosk.models import EnrollmentCode, Kiosk, new_credential_version
 from ordering import services as ordering_services
-from ordering import throttle
+from ordering.errors import CARD_BUSY
 from ordering.models import ACTIVE_STATUSES, CancelReason, Order, OrderStatus
+from ordering.pins import attempt as pin_attempt
+from ordering.pins.attempt import Guest, guarded_attempt
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,6 @@ GUEST_NAME = "Kiosk guest"
 ENROLL_FAILED = "This enrollment code is not valid. Ask for a new code and try again."
 ENROLL_THROTTLED = "Too many wrong codes from this device. Wait 15 minutes, then try again."
 BALANCE_UNAVAILABLE = "We could not check this card right now. Please try again in a moment."
-CARD_BUSY = "This card is being used right now. Wait a moment and try again."
 
 # Magnetic-stripe readers type the track data: track 1 `%B<PAN>^NAME^...?`, track 2 `;<PAN>=...?`.
 TRACK1_RE = re.compile(r"%B([0-9]{12,19})\^")
@@ -340,26 +340,17 @@ def pay(
         pin=pin,
         amount=amount,
         attempt_key=attempt_key,
-        session_key=None,
-        ip=None,
-        device=lockouts.device_scope(kiosk),
+        guest=Guest.at_kiosk(kiosk),
         confirm_last_try=confirm_last_try,
         source=Source.KIOSK,
         terminal_id=kiosk.terminal_id,
-        origin=lockouts.origin(kiosk),
     )
 
 
 def last_try_due(*, kiosk: Kiosk, card_number: str) -> bool:
     """Whether the next PIN for this card would be eCard's last try (two wrong PINs in a row
     there) and our own block would let it through: the PIN screen then says so first."""
-    card_hash = crypto.card_hash(card_number)
-    if throttle.ecard_pin_count(card_hash) != throttle.ECARD_LOCK_AT - 1:
-        return False
-    try:
-        return not throttle.check(lockouts.scopes(kiosk, card_hash))
-    except throttle.ThrottleUnavailableError:
-        return False  # the attempt will be refused anyway, with its own sentence
+    return pin_attempt.last_try_due(Guest.at_kiosk(kiosk), crypto.card_hash(card_number))
 
 
 def cancel(*, order: Order) -> Order:
@@ -405,24 +396,14 @@ def check_balance(
     pin = wire.parse_pin(pin)
     card_hash = crypto.card_hash(card_number)
     last4 = card_number[-4:]
-    scopes = lockouts.scopes(kiosk, card_hash)
-
-    def note_for_staff() -> None:
-        lockouts.note(card_hash=card_hash, card_last4=last4, kiosk=kiosk)
-
-    def blocked():
-        note_for_staff()
-        return ordering_services.PinThrottledError(throttle.BLOCKED_MESSAGE)
-
-    if throttle.check(scopes):
-        raise blocked()
-    guard_seconds = settings.ECARD_GUEST_BUDGET_SECONDS + settings.ECARD_READ_TIMEOUT + 5
-    with throttle.card_guard(card_hash, seconds=guard_seconds) as acquired:
-        if not acquired:
+    with guarded_attempt(
+        Guest.at_kiosk(kiosk),
+        card_number=card_number,
+        card_hash=card_hash,
+        confirm_last_try=confirm_last_try,
+    ) as attempt:
+        if attempt is None:
             return BalanceOutcome(BalanceKind.UNAVAILABLE, last4, CARD_BUSY)
-        if throttle.check(scopes):
-            raise blocked()
-        ordering_services.check_ecard_count(card_hash, confirm_last_try, note_for_staff)
         try:
             row = ecard_services.balance_inquiry(
                 card_number=card_number,
@@ -437,12 +418,7 @@ def check_balance(
         except EcardError:
             logger.warning("balance inquiry from kiosk %s failed", kiosk.id, exc_info=True)
             return BalanceOutcome(BalanceKind.UNAVAILABLE, last4, BALANCE_UNAVAILABLE)
-        # From here on the cache may fail (logged, swallowed): the outcome is shown regardless.
-        if wire.decline_reason(row.response_code).counts_against_pin:
-            throttle.record_failure(scopes)
-            note_for_staff()
-        elif row.state == State.APPROVED:
-            throttle.reset(card_hash)
+        attempt.sent(row.response_code, approved=row.state == State.APPROVED)
     if row.state == State.APPROVED and row.balance is not None:
         return BalanceOutcome(BalanceKind.OK, last4, balance=row.balance)
     if row.state == State.DECLINED:

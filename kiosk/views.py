@@ -25,11 +25,12 @@ from ecard_integration.errors import InvalidInput
 from kiosk import services
 from kiosk.forms import BalancePinForm, CardForm, CheckoutForm, EnrollForm, PinForm, QuantityForm
 from kiosk.guest import GuestSession, unseal
-from ordering import selectors, throttle
+from ordering import selectors
 from ordering import services as ordering_services
 from ordering.cart import Cart, CartFullError
 from ordering.forms import AddToCartForm, new_attempt_key
 from ordering.models import ACTIVE_STATUSES, COMPLETED_STATUSES, OrderStatus
+from ordering.pins import throttle
 from ordering.selectors import money
 from ordering.services import OutcomeKind as Kind
 

@@ -35,7 +35,18 @@ from ecard_integration import services as ecard_services
 from ecard_integration.errors import EcardError, InvalidInput
 from ecard_integration.models import CallerIntent, EcardTransaction, Kind, Source, State
 from ecard_integration.wire import DeclineReason
-from ordering import lockouts, selectors, throttle
+from ordering import selectors
+from ordering.errors import (  # noqa: F401 - the errors are part of this module's API
+    CARD_BUSY,
+    CARD_LOCKED,
+    LAST_TRY,
+    CartChangedError,
+    CheckoutClosedError,
+    LastTryError,
+    OrderingError,
+    PaymentInProgressError,
+    PinThrottledError,
+)
 from ordering.models import (
     ACTIVE_STATUSES,
     COMPLETED_STATUSES,
@@ -50,6 +61,8 @@ from ordering.models import (
     Tender,
     TenderStatus,
 )
+from ordering.pins import throttle
+from ordering.pins.attempt import Guest, guarded_attempt, guest_call_seconds
 from ordering.selectors import money
 
 logger = logging.getLogger(__name__)
@@ -78,20 +91,12 @@ DECLINE_MESSAGES = {
     DeclineReason.INCORRECT_PIN: WRONG_CARD_OR_PIN,
     DeclineReason.PIN_REQUIRED: "This card needs its PIN. Enter the PIN and try again.",
     DeclineReason.CARD_INACTIVE: "This card is not active. Please use another card.",
-    DeclineReason.PIN_TRIES_EXCEEDED: (
-        "This card is locked after too many incorrect PINs. Please use another card."
-    ),
+    DeclineReason.PIN_TRIES_EXCEEDED: CARD_LOCKED,
 }
 DECLINED_OTHER = "This card was declined. Please use another card."
 NO_BALANCE = "This card has no balance left. Please use another card."
 NOT_CHARGED = "This payment did not go through, and your card was not charged. Please try again."
-CARD_BUSY = "This card is being used for another payment right now. Wait a moment and try again."
 PAYMENT_IN_PROGRESS = "A payment for this order is already being processed. Please wait."
-LAST_TRY = (
-    "This card has had two wrong PINs in a row. If this PIN is wrong too, the card will be "
-    "locked and only the card's issuer can unlock it. Check the PIN, enter it again and press "
-    "Pay to try once more, or use another card."
-)
 # How long a double click's second submission looks for the first one's tender.
 FIRST_SUBMISSION_WAIT_SECONDS = 2.0
 CONFIRMING = "We are confirming your payment with the card service. This page updates by itself."
@@ -99,41 +104,6 @@ ATTENTION = (
     "We could not confirm this payment yet. Our staff have been alerted and will sort it out; "
     "you will never pay for an order you do not receive."
 )
-
-
-class OrderingError(Exception):
-    """A problem to show the guest: `message` is one plain sentence; `field` names the input."""
-
-    def __init__(self, message: str, *, field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-
-class CartChangedError(OrderingError):
-    """The catalog changed since the guest saw the cart: `problems` lists what, in sentences."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__(" ".join(problems))
-        self.problems = problems
-
-
-class CheckoutClosedError(OrderingError):
-    """The order can no longer be paid (paid, cancelled, or the checkout timed out)."""
-
-
-class PaymentInProgressError(OrderingError):
-    """Another payment on the order (or this card) is still being processed."""
-
-
-class PinThrottledError(OrderingError):
-    """Too many failed PIN attempts for this card, session, address or kiosk, or the card is
-    locked at eCard: nothing was sent."""
-
-
-class LastTryError(OrderingError):
-    """eCard has seen two wrong PINs in a row for this card: one more locks it there. Nothing was
-    sent; the guest is told and may confirm (`confirm_last_try`)."""
 
 
 class OutcomeKind(StrEnum):
@@ -300,13 +270,10 @@ def pay_with_card(
     pin: str,
     amount: Decimal | str | None = None,
     attempt_key: str,
-    session_key: str | None,
-    ip: str | None,
-    device: str | None = None,
+    guest: Guest,
     confirm_last_try: bool = False,
     source: str = Source.ONLINE,
     terminal_id: str | None = None,
-    origin: lockouts.Origin | None = None,
 ) -> PaymentOutcome:
     """Pay (part of) an order with one gift card and its PIN: one `redeem`.
 
@@ -314,9 +281,9 @@ def pay_with_card(
     (bad input), `PinThrottledError`, `LastTryError` (eCard's last try: ask the guest, then call
     again with `confirm_last_try`), `throttle.ThrottleUnavailableError` (the cache is down),
     `PaymentInProgressError`, `CheckoutClosedError` or `OrderingError`; otherwise it returns
-    the outcome. Call it outside any transaction. Online guests are counted by `session_key` and
-    `ip`; the kiosk passes `device` (its own scope, never an address), `source=Source.KIOSK`, its
-    terminal id and its `origin` (how staff read its PIN blocks; online by default).
+    the outcome. Call it outside any transaction. `guest` names the throttle's scopes
+    (`Guest.online(...)` or `Guest.at_kiosk(kiosk)`); the kiosk also passes `source=Source.KIOSK`
+    and its terminal id.
     """
     card_number = wire.parse_card_number(card_number)
     if not pin:
@@ -330,41 +297,11 @@ def pay_with_card(
     if existing is not None:
         return _resubmitted(order, existing, card_hash)
 
-    scopes = throttle.Scopes(
-        card_hash,
-        session=None if device else session_key,
-        ip=None if device else ip,  # a kiosk is a known device: never counted by its address
-        device=device,
-    )
-
-    def note_for_staff() -> None:
-        """A failed or refused PIN attempt: list its throttle counters on the lockouts page."""
-        lockouts.note(
-            scopes=scopes,
-            card_last4=card_number[-4:],
-            origin=origin or lockouts.online_origin(session_key, ip),
-        )
-
-    def blocked() -> PinThrottledError:
-        note_for_staff()
-        return PinThrottledError(throttle.BLOCKED_MESSAGE)
-
-    if throttle.check(scopes):
-        raise blocked()
-
-    guard_seconds = (
-        settings.ECARD_GUEST_BUDGET_SECONDS
-        + settings.ECARD_CONNECT_TIMEOUT
-        + settings.ECARD_READ_TIMEOUT
-        + 5
-    )
     for _ in range(2):
-        with throttle.card_guard(card_hash, seconds=guard_seconds) as acquired:
-            if acquired:
-                # Again, holding the card: a parallel attempt may have just failed.
-                if throttle.check(scopes):
-                    raise blocked()
-                check_ecard_count(card_hash, confirm_last_try, note_for_staff)
+        with guarded_attempt(
+            guest, card_number=card_number, card_hash=card_hash, confirm_last_try=confirm_last_try
+        ) as attempt:
+            if attempt is not None:
                 tender, created = _reserve_tender(
                     order,
                     card_hash=card_hash,
@@ -381,12 +318,10 @@ def pay_with_card(
                     source=source,
                     terminal_id=terminal_id,
                 )
-                # From here on a cache failure is logged and swallowed: the outcome is shown.
-                if row is not None and wire.decline_reason(row.response_code).counts_against_pin:
-                    throttle.record_failure(scopes)
-                    note_for_staff()
-                elif row is not None and row.state == State.APPROVED:
-                    throttle.reset(card_hash)
+                attempt.sent(
+                    row.response_code if row is not None else None,
+                    approved=row is not None and row.state == State.APPROVED,
+                )
                 break
         # Another attempt holds the card. A double click's first submission: find its tender and
         # report that; only another attempt on the same card is "busy".
@@ -402,18 +337,6 @@ def pay_with_card(
     if tender.transaction_id is None or tender.status == TenderStatus.PENDING:
         tender.refresh_from_db()  # not linked here: another request may have moved it on
     return outcome_for(order, tender)
-
-
-def check_ecard_count(card_hash: str, confirmed: bool, note_for_staff) -> None:
-    """eCard's own count of wrong PINs in a row (from the ledger, untouched by a staff "clear"):
-    a card locked at eCard is not sent at all, and eCard's last try is sent only once the guest
-    was told and confirmed it."""
-    count = throttle.ecard_pin_count(card_hash)
-    if count >= throttle.ECARD_LOCK_AT:
-        note_for_staff()
-        raise PinThrottledError(DECLINE_MESSAGES[DeclineReason.PIN_TRIES_EXCEEDED])
-    if count == throttle.ECARD_LOCK_AT - 1 and not confirmed:
-        raise LastTryError(LAST_TRY)
 
 
 def _first_submission(attempt_key: str, card_hash: str) -> Tender | None:
@@ -589,7 +512,7 @@ def _mirror(tender: Tender) -> None:
 
 
 def _stale(tender: Tender) -> bool:
-    limit = settings.ECARD_GUEST_BUDGET_SECONDS + settings.ECARD_READ_TIMEOUT + 60
+    limit = guest_call_seconds() + 60
     return Tender.objects.filter(
         id=tender.id, created_at__lt=ecard_services.db_now_plus(-limit)
     ).exists()
@@ -615,8 +538,7 @@ def _wait_while_sending(tender: Tender) -> None:
     """While the first submission is still sending this tender's redeem (its card guard held,
     the tender pending), wait for it, bounded by the guest's budget: the guest then sees its
     outcome, not "in progress" next to a receipt."""
-    seconds = settings.ECARD_GUEST_BUDGET_SECONDS + settings.ECARD_READ_TIMEOUT
-    deadline = time.monotonic() + seconds
+    deadline = time.monotonic() + guest_call_seconds()
     while tender.status == TenderStatus.PENDING and time.monotonic() < deadline:
         if not throttle.guard_held(tender.card_hash):
             return
@@ -864,12 +786,7 @@ def abandon_order(order: Order) -> bool:
     """
     if refresh_pending(order).status not in ACTIVE_STATUSES:
         return False
-    busy_for = (
-        settings.ECARD_GUEST_BUDGET_SECONDS
-        + settings.ECARD_CONNECT_TIMEOUT
-        + settings.ECARD_READ_TIMEOUT
-        + 60
-    )
+    busy_for = guest_call_seconds() + 60
     claimable = Q(status__in=[OrderStatus.OPEN, OrderStatus.PAYMENT_PENDING]) | Q(
         status=OrderStatus.PAYING, updated_at__lt=ecard_services.db_now_plus(-busy_for)
     )

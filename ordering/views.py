@@ -26,7 +26,7 @@ from config import security
 from config.security import CLIENT_ERRORS
 from ecard_integration import crypto
 from ecard_integration.errors import InvalidInput
-from ordering import selectors, services, throttle
+from ordering import selectors, services
 from ordering.cart import Cart, CartFullError
 from ordering.forms import (
     AddToCartForm,
@@ -37,6 +37,8 @@ from ordering.forms import (
     new_attempt_key,
 )
 from ordering.models import ACTIVE_STATUSES, Order, OrderStatus
+from ordering.pins import throttle
+from ordering.pins.attempt import Guest
 from ordering.selectors import money
 from ordering.services import OutcomeKind as Kind
 
@@ -407,8 +409,7 @@ def order_pay(request, number, token):
             pin=data["pin"],
             amount=data["amount"],
             attempt_key=data["attempt_key"],
-            session_key=session_key(request),
-            ip=client_ip(request),
+            guest=Guest.online(session_key=session_key(request), ip=client_ip(request)),
             confirm_last_try=data["confirm_last_try"],
         )
     except throttle.ThrottleUnavailableError as exc:
@@ -443,8 +444,7 @@ def order_apply_balance(request, number, token):
             pin=form.cleaned_data["pin"],
             amount=amount if amount > 0 else None,
             attempt_key=form.cleaned_data["attempt_key"],
-            session_key=session_key(request),
-            ip=client_ip(request),
+            guest=Guest.online(session_key=session_key(request), ip=client_ip(request)),
             confirm_last_try=form.cleaned_data["confirm_last_try"],
         )
     except throttle.ThrottleUnavailableError as exc:

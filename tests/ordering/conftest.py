@@ -9,6 +9,7 @@ import pytest
 from ecard_integration.models import EcardTransaction
 from ordering import services
 from ordering.models import Category, Item, Order, OrderLine, Tender
+from ordering.pins.attempt import Guest
 
 PIN = "4826"
 WRONG_PIN = "1111"
@@ -63,8 +64,7 @@ def pay(order, card_number, pin=PIN, amount=None, key=None, session="session-a",
         pin=pin,
         amount=amount,
         attempt_key=key or attempt_key(),
-        session_key=session,
-        ip=ip,
+        guest=Guest.online(session_key=session, ip=ip),
     )
 
 

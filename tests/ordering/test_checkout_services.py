@@ -14,9 +14,10 @@ from ecard_integration import crypto, reconciliation
 from ecard_integration.errors import InvalidInput
 from ecard_integration.models import CallerIntent, EcardTransaction, Kind, Source, State
 from ecard_integration.wire import DeclineReason
-from ordering import services, throttle
+from ordering import services
 from ordering import tasks as receipt_tasks
 from ordering.models import CancelReason, Order, OrderStatus, Tender, TenderStatus
+from ordering.pins import throttle
 from tests.ordering.conftest import (
     PIN,
     WRONG_PIN,
