@@ -31,7 +31,7 @@ from kiosk.guest import GuestSession
 from kiosk.models import EnrollmentCode, Kiosk, new_credential_version
 from ordering import services as ordering_services
 from ordering.errors import CARD_BUSY
-from ordering.models import ACTIVE_STATUSES, CancelReason, Order, OrderStatus
+from ordering.models import CancelReason, Order, OrderStatus
 from ordering.pins import attempt as pin_attempt
 from ordering.pins.attempt import Guest, guarded_attempt
 
@@ -256,17 +256,6 @@ def wipe_guest_session(*, session, reason: str = CancelReason.ABANDONED) -> None
         except Exception:  # noqa: BLE001 - the visit must end anyway; the sweep abandons the order
             logger.exception("could not cancel order %s when ending a kiosk visit", order.number)
     session.flush()
-
-
-def refresh_order(order: Order) -> Order:
-    """Bring a visit's order up to date: a timed-out checkout is abandoned (its payments given
-    up), a payment being confirmed is looked up again."""
-    if order.status not in ACTIVE_STATUSES:
-        return order
-    if ordering_services.is_expired(order):
-        ordering_services.abandon_order(order)
-        return Order.objects.get(id=order.id)
-    return ordering_services.refresh_pending(order)
 
 
 def payment_in_flight(order: Order | None) -> bool:

@@ -14,13 +14,12 @@ from functools import wraps
 from django.http import HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import rotate_token
 from django.shortcuts import render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from config.security import CLIENT_ERRORS, client_ip
+from config.security import client_ip
 from ecard_integration.errors import InvalidInput
 from kiosk import services
 from kiosk.forms import BalancePinForm, CardForm, CheckoutForm, EnrollForm, PinForm, QuantityForm
@@ -29,7 +28,9 @@ from ordering import selectors
 from ordering import services as ordering_services
 from ordering.cart import Cart, CartFullError
 from ordering.forms import AddToCartForm, new_attempt_key
+from ordering.interrupted import interrupted_page, interrupted_payment_page
 from ordering.models import ACTIVE_STATUSES, COMPLETED_STATUSES, OrderStatus
+from ordering.offers import CardOffer
 from ordering.pins import throttle
 from ordering.selectors import money
 from ordering.services import OutcomeKind as Kind
@@ -369,7 +370,7 @@ def _order_or_redirect(request):
     order = guest.order()
     if order is None:
         return None, SeeOther(url(guest, "menu"))
-    return services.refresh_order(order), None
+    return ordering_services.bring_up_to_date(order), None
 
 
 def _route(guest, order):
@@ -401,10 +402,8 @@ def pay(request):
         return redirect
     if order.status != OrderStatus.OPEN:
         return SeeOther(_route(request.guest, order))
-    offer = request.guest.offer()
     context = _order_context(order)
-    if offer:
-        offer = {**offer, "amount": min(money(Decimal(offer["amount"])), context["due"])}
+    offer = request.guest.offer.shown(order, context["due"])
     return page(request, "kiosk/pay.html", {**context, "offer": offer, "card_form": CardForm()})
 
 
@@ -419,9 +418,9 @@ def pay_card(request):
         return SeeOther(_route(guest, order))
     form = CardForm(request.POST)
     if not form.is_valid():
-        context = {**_order_context(order), "offer": guest.offer(), "card_form": form}
+        context = {**_order_context(order), "offer": guest.offer.get(order), "card_form": form}
         return page(request, "kiosk/pay.html", context, status=400)
-    guest.clear_offer()
+    guest.offer.clear()
     guest.set_payment(form.cleaned_data["card_number"])
     return SeeOther(url(guest, "pay_pin"))
 
@@ -434,12 +433,12 @@ def pay_use_balance(request):
     order, redirect = _order_or_redirect(request)
     if redirect:
         return redirect
-    offer = guest.offer()
+    offer = guest.offer.get(order)
     if offer is None or order.status != OrderStatus.OPEN:
         return SeeOther(_route(guest, order))
     amount = min(money(Decimal(offer["amount"])), selectors.amount_due(order))
-    guest.clear_offer()
-    guest.set_payment(unseal(offer["card"]), amount if amount > 0 else None)
+    guest.offer.clear()
+    guest.set_payment(CardOffer.card_number(offer), amount if amount > 0 else None)
     return SeeOther(url(guest, "pay_pin"))
 
 
@@ -481,35 +480,19 @@ def pay_pin(request):
     return _pin_page(request, order, PinForm(initial=initial), last_try=last_try)
 
 
-def interrupted_payment_page(view):
-    """The kiosk's pay submit failing unexpectedly (e.g. the database went away after the redeem
-    may have been sent) answers a page that says the payment is being confirmed and moves on to
-    the confirming page: never a bare 500. Rendered without the database; the session is left
-    unsaved (it could not be)."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except CLIENT_ERRORS:
-            raise
-        except Exception:  # noqa: BLE001 - reconciliation and the order sweep settle the order
-            logger.exception("kiosk payment request failed part-way")
-            request.session.modified = False
-            html = render_to_string(
-                "kiosk/payment_interrupted.html",
-                {"confirming_url": url(request.guest, "confirming")},
-            )
-            response = HttpResponse(html, status=503, headers={"Retry-After": "10"})
-            add_never_cache_headers(response)
-            return response
-
-    return wrapper
+def payment_interrupted(request) -> HttpResponse:
+    """The kiosk's pay submit failed part-way: the payment is being confirmed, and the page moves
+    on to the confirming page by itself."""
+    return interrupted_page(
+        "kiosk/payment_interrupted.html",
+        {"confirming_url": url(request.guest, "confirming")},
+        retry_after=10,
+    )
 
 
 @guest_view
 @require_POST
-@interrupted_payment_page
+@interrupted_payment_page(payment_interrupted)
 def pay_submit(request):
     guest = request.guest
     order, redirect = _order_or_redirect(request)
@@ -554,7 +537,7 @@ def after_outcome(guest: GuestSession, outcome: ordering_services.PaymentOutcome
     kind = outcome.kind
     if kind == Kind.PAID:
         guest.clear_payment()
-        guest.clear_offer()
+        guest.offer.clear()
         return url(guest, "receipt")
     if kind in (Kind.PENDING, Kind.IN_PROGRESS):
         return url(guest, "confirming")
@@ -565,12 +548,12 @@ def after_outcome(guest: GuestSession, outcome: ordering_services.PaymentOutcome
         card = guest.payment_card()
         guest.clear_payment()
         if card:
-            guest.set_offer(card, outcome.available_balance)
+            guest.offer.make(outcome.order, card, outcome.available_balance)
         guest.flash(outcome.message, "warning")
         return url(guest, "pay")
     if kind == Kind.PARTIAL:
         guest.clear_payment()
-        guest.clear_offer()
+        guest.offer.clear()
         guest.flash(outcome.message, "success")
         return url(guest, "pay")
     guest.flash(outcome.message, "error")
@@ -622,7 +605,7 @@ def _settled(guest: GuestSession, order) -> str:
     """A payment being confirmed is known now: the outcome of the visit's last tender decides."""
     if order.status == OrderStatus.PAID:
         guest.clear_payment()
-        guest.clear_offer()
+        guest.offer.clear()
         return url(guest, "receipt")
     last = order.tenders.select_related("transaction").order_by("-id").first()
     if last is not None and guest.payment() is not None:
@@ -665,7 +648,7 @@ def cancel(request):
         order.refresh_from_db()
         return SeeOther(_route(guest, order))
     guest.clear_payment()
-    guest.clear_offer()
+    guest.offer.clear()
     return SeeOther(url(guest, "cancelled"))
 
 

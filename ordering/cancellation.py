@@ -10,7 +10,7 @@ from django.db.models.functions import Now
 from ecard_integration import services as ecard_services
 from ecard_integration.errors import EcardError
 from ecard_integration.models import CallerIntent, EcardTransaction, State
-from ordering.checkout import checkout_timeout_seconds
+from ordering.checkout import checkout_timeout_seconds, is_expired
 from ordering.errors import (
     OrderingError,
 )
@@ -23,7 +23,7 @@ from ordering.models import (
     Tender,
     TenderStatus,
 )
-from ordering.outcomes import not_payable
+from ordering.outcomes import not_payable, outcome_for
 from ordering.pins.attempt import guest_call_seconds
 from ordering.receipts import send_owed_receipts
 from ordering.settlement import give_up_redeem, mirror_tender, refresh_pending
@@ -155,3 +155,25 @@ def _give_up_and_void(tender: Tender) -> None:
         except EcardError:
             logger.exception("void of %s failed; the worker will retry", row.request_id)
     mirror_tender(tender)
+
+
+def bring_up_to_date(order: Order, *, on_not_charged=None) -> Order:
+    """Bring an order a page shows up to date: a timed-out checkout is abandoned (its payments
+    given up), a payment being confirmed is looked up again. `on_not_charged(message)` hears
+    when a payment being confirmed turned out not to go through (online pages say so)."""
+    if order.status not in ACTIVE_STATUSES:
+        return order
+    before = order.status
+    if is_expired(order):
+        abandon_order(order)
+        return Order.objects.get(id=order.id)
+    order = refresh_pending(order)
+    if (
+        on_not_charged is not None
+        and before in (OrderStatus.PAYING, OrderStatus.PAYMENT_PENDING)
+        and order.status in (OrderStatus.OPEN, OrderStatus.CANCELLED)
+    ):
+        last = order.tenders.select_related("transaction").order_by("-id").first()
+        if last is not None and not last.counts:
+            on_not_charged(outcome_for(order, last).message)
+    return order

@@ -17,6 +17,7 @@ imports the package).
 
 from ordering.cancellation import (
     abandon_order,
+    bring_up_to_date,
     cancel_order,
     expire_abandoned_orders,
     remove_tender,
@@ -80,6 +81,7 @@ from ordering.settlement import (
 )
 
 __all__ = [
+    "bring_up_to_date",
     "ATTEMPT_KEY_RE",
     "ATTENTION",
     "CARD_BUSY",

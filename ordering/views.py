@@ -6,25 +6,18 @@ redirect (post/redirect/get), so a reload never resubmits a payment; the form's 
 covers a resubmission anyway.
 """
 
-import base64
 import logging
-import secrets
-import time
 from decimal import Decimal
-from functools import wraps
 
 from django.contrib import messages
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from config import security
-from config.security import CLIENT_ERRORS
-from ecard_integration import crypto
 from ecard_integration.errors import InvalidInput
 from ordering import selectors, services
 from ordering.cart import Cart, CartFullError
@@ -36,7 +29,9 @@ from ordering.forms import (
     PayForm,
     new_attempt_key,
 )
+from ordering.interrupted import interrupted_page, interrupted_payment_page
 from ordering.models import ACTIVE_STATUSES, Order, OrderStatus
+from ordering.offers import CardOffer
 from ordering.pins import throttle
 from ordering.pins.attempt import Guest
 from ordering.selectors import money
@@ -45,7 +40,6 @@ from ordering.services import OutcomeKind as Kind
 logger = logging.getLogger(__name__)
 
 OFFER_SESSION_KEY = "ordering_offer"
-OFFER_SECONDS = 10 * 60
 ORDER_SESSION_KEY = "ordering_order"
 
 
@@ -232,40 +226,18 @@ def _guest_order(number: str, token: str) -> Order:
 
 def _refresh(request, order: Order) -> Order:
     """Bring the order up to date; tell the guest when a pending payment did not go through."""
-    if order.status not in ACTIVE_STATUSES:
-        return order
-    before = order.status
-    if services.is_expired(order):
-        services.abandon_order(order)
-        return Order.objects.get(id=order.id)
-    order = services.refresh_pending(order)
-    if before in (OrderStatus.PAYING, OrderStatus.PAYMENT_PENDING) and order.status in (
-        OrderStatus.OPEN,
-        OrderStatus.CANCELLED,
-    ):
-        last = order.tenders.select_related("transaction").order_by("-id").first()
-        if last is not None and not last.counts:
-            messages.warning(request, services.outcome_for(order, last).message)
-    return order
+    return services.bring_up_to_date(
+        order, on_not_charged=lambda message: messages.warning(request, message)
+    )
 
 
-def _offer(request, order: Order) -> dict | None:
-    """The pending "use this card's balance" offer for this order, if still valid. It holds the
-    card number (encrypted, never the PIN) only while the order is open, for a few minutes."""
-    offer = request.session.get(OFFER_SESSION_KEY)
-    if not isinstance(offer, dict):
-        return None
-    if order.status != OrderStatus.OPEN or time.time() > offer.get("expires", 0):
-        request.session.pop(OFFER_SESSION_KEY, None)
-        return None
-    return offer if offer.get("order") == order.number else None
+def _offer(request) -> CardOffer:
+    return CardOffer(request.session, OFFER_SESSION_KEY)
 
 
 def _order_context(request, order: Order, *, pay_form=None, apply_form=None) -> dict:
     due = selectors.amount_due(order)
-    offer = _offer(request, order)
-    if offer:
-        offer = {**offer, "amount": min(money(Decimal(offer["amount"])), due)}
+    offer = _offer(request).shown(order, due)
     context = {
         "order": order,
         "lines": list(order.lines.all()),
@@ -327,19 +299,11 @@ def order_status(request, number, token):
 
 def _after_payment(request, order: Order, outcome: services.PaymentOutcome, card_number: str):
     if outcome.kind == Kind.INSUFFICIENT:
-        request.session[OFFER_SESSION_KEY] = {
-            "id": secrets.token_urlsafe(16),
-            "order": order.number,
-            # The card number (never the PIN), encrypted, to use its balance after a new PIN.
-            "card": base64.b64encode(crypto.encrypt_text(card_number)).decode(),
-            "last4": card_number[-4:],
-            "amount": str(outcome.available_balance),
-            "expires": time.time() + OFFER_SECONDS,
-        }
+        _offer(request).make(order, card_number, outcome.available_balance)
         messages.warning(request, outcome.message)
     else:
         if outcome.kind != Kind.DECLINED:
-            request.session.pop(OFFER_SESSION_KEY, None)
+            _offer(request).clear()
         if outcome.kind in (Kind.DECLINED, Kind.FAILED, Kind.CANCELLED):
             messages.error(request, outcome.message)
         elif outcome.kind in (Kind.PARTIAL, Kind.IN_PROGRESS):
@@ -365,37 +329,19 @@ def _payment_refused(request, order, exc: services.OrderingError, form_name: str
 
 
 def payment_interrupted(request, number: str, token: str) -> HttpResponse:
-    """The page for a payment request that failed part-way (the database went away after the
-    redeem may have been sent): the payment is being confirmed, here is the order. Rendered
-    without the request or the database, and the session left unsaved (it could not be)."""
-    request.session.modified = False
+    """The page for a payment request that failed part-way: the payment is being confirmed,
+    here is the order."""
     order_link = reverse("ordering:order", args=[number, token])
-    html = render_to_string(
-        "ordering/payment_interrupted.html", {"order_url": order_link, "number": number}
+    return interrupted_page(
+        "ordering/payment_interrupted.html",
+        {"order_url": order_link, "number": number},
+        retry_after=15,
     )
-    return HttpResponse(html, status=503, headers={"Retry-After": "15"})
-
-
-def interrupted_payment_page(view):
-    """A payment view that fails unexpectedly answers `payment_interrupted`, never a bare 500:
-    its redeem may have been sent, and reconciliation and the order sweep settle the order."""
-
-    @wraps(view)
-    def wrapper(request, number, token, *args, **kwargs):
-        try:
-            return view(request, number, token, *args, **kwargs)
-        except CLIENT_ERRORS:
-            raise
-        except Exception:  # noqa: BLE001 - e.g. DatabaseError after the send: never a bare 500
-            logger.exception("payment request for order %s failed part-way", number)
-            return payment_interrupted(request, number, token)
-
-    return wrapper
 
 
 @never_cache
 @require_POST
-@interrupted_payment_page
+@interrupted_payment_page(payment_interrupted)
 def order_pay(request, number, token):
     order = _guest_order(number, token)
     form = PayForm(request.POST)
@@ -425,17 +371,17 @@ def order_pay(request, number, token):
 
 @never_cache
 @require_POST
-@interrupted_payment_page
+@interrupted_payment_page(payment_interrupted)
 def order_apply_balance(request, number, token):
     order = _guest_order(number, token)
     form = ApplyBalanceForm(request.POST)
-    offer = _offer(request, order)
+    offer = _offer(request).get(order)
     if offer is None or form.data.get("offer") != offer["id"]:
         messages.error(request, "Please enter the card again.")
         return see_other(order_url(order))
     if not form.is_valid():
         return _render_order(request, order, status=400, apply_form=form)
-    card_number = crypto.decrypt_text(base64.b64decode(offer["card"]))
+    card_number = CardOffer.card_number(offer)
     amount = min(money(Decimal(offer["amount"])), selectors.amount_due(order))
     try:
         outcome = services.pay_with_card(
@@ -490,7 +436,7 @@ def order_cancel(request, number, token):
     except services.OrderingError as exc:
         messages.error(request, exc.message)
         return see_other(order_url(order))
-    request.session.pop(OFFER_SESSION_KEY, None)
+    _offer(request).clear()
     Cart(request.session).restore(order)
     messages.success(
         request,
