@@ -1,213 +1,35 @@
-"""Guest pages: menu, cart, checkout, payment with gift cards, order status.
-
-Views translate requests into service calls and back. Every page that shows an order, a card
-form or a receipt is `never_cache` (Cache-Control: no-store). Actions are POST and answer with a
-redirect (post/redirect/get), so a reload never resubmits a payment; the form's `attempt_key`
-covers a resubmission anyway.
-"""
+"""Online ordering pages: the order, paying it with gift cards (htmx polling while a payment is
+confirmed), removing a card payment, cancelling."""
 
 import logging
 from decimal import Decimal
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from config import security
 from ecard_integration.errors import InvalidInput
 from ordering import selectors, services
-from ordering.cart import Cart, CartFullError
+from ordering.cart import Cart
 from ordering.forms import (
-    AddToCartForm,
     ApplyBalanceForm,
-    CartQuantityForm,
-    CheckoutForm,
     PayForm,
     new_attempt_key,
 )
 from ordering.interrupted import interrupted_page, interrupted_payment_page
-from ordering.models import ACTIVE_STATUSES, Order, OrderStatus
+from ordering.models import Order, OrderStatus
 from ordering.offers import CardOffer
 from ordering.pins import throttle
 from ordering.pins.attempt import Guest
 from ordering.selectors import money
 from ordering.services import OutcomeKind as Kind
+from ordering.views.common import OFFER_SESSION_KEY, client_ip, see_other, session_key
 
 logger = logging.getLogger(__name__)
-
-OFFER_SESSION_KEY = "ordering_offer"
-ORDER_SESSION_KEY = "ordering_order"
-
-
-class SeeOther(HttpResponseRedirect):
-    status_code = 303
-
-
-def see_other(url: str) -> SeeOther:
-    return SeeOther(url)
-
-
-def first_error(form) -> str:
-    for errors in form.errors.values():
-        if errors:
-            return errors[0]
-    return "Please check what you entered."
-
-
-def session_key(request) -> str:
-    if not request.session.session_key:
-        request.session.save()
-    return request.session.session_key
-
-
-def client_ip(request) -> str:
-    # Behind the TLS proxy REMOTE_ADDR is the proxy's for every guest: see config.security.
-    return security.client_ip(request)
-
-
-# --- Menu and cart ------------------------------------------------------------------------------
-
-
-def _current_order(request) -> Order | None:
-    """The guest's checkout still in progress in this session, if any."""
-    saved = request.session.get(ORDER_SESSION_KEY)
-    if not isinstance(saved, dict):
-        return None
-    order = selectors.order_for_guest(saved.get("number", ""), saved.get("token", ""))
-    return order if order and order.status in ACTIVE_STATUSES else None
-
-
-@never_cache
-@require_GET
-def menu(request):
-    return render(
-        request,
-        "ordering/menu.html",
-        {"categories": selectors.menu_categories(), "cart": Cart(request.session)},
-    )
-
-
-@never_cache
-@require_POST
-def cart_add(request):
-    form = AddToCartForm(request.POST)
-    cart = Cart(request.session)
-    error = ""
-    notice = ""
-    if not form.is_valid():
-        error = first_error(form)
-    else:
-        item = selectors.items_by_id([form.cleaned_data["item"]]).get(form.cleaned_data["item"])
-        if item is None:
-            error = "That item is not on the menu."
-        else:
-            try:
-                quantity = cart.add(item, form.cleaned_data["quantity"])
-            except CartFullError:
-                error = "Your cart is full. Check out, or remove an item first."
-            else:
-                notice = f"Added to your cart: {item.name} (now {quantity})."
-    if request.htmx:
-        return render(
-            request,
-            "ordering/_cart_status.html",
-            {"cart": cart, "notice": notice, "error": error},
-        )
-    if error:
-        messages.error(request, error)
-        return render(
-            request,
-            "ordering/menu.html",
-            {"categories": selectors.menu_categories(), "cart": cart},
-            status=400,
-        )
-    messages.success(request, notice)
-    return see_other(reverse("ordering:menu"))
-
-
-def _render_cart(request, *, checkout_form=None, problems=(), status=200):
-    cart = Cart(request.session)
-    lines = cart.lines()
-    total = cart.total()
-    if checkout_form is None:
-        checkout_form = CheckoutForm(initial={"expected_total": f"{total:.2f}"})
-    else:
-        # The total the guest sees now is what they confirm next.
-        checkout_form.data = checkout_form.data.copy()
-        checkout_form.data["expected_total"] = f"{total:.2f}"
-    return render(
-        request,
-        "ordering/cart.html",
-        {
-            "cart": cart,
-            "lines": lines,
-            "total": total,
-            "orderable": any(line.item for line in lines),
-            "checkout_form": checkout_form,
-            "problems": problems,
-            "current_order": _current_order(request),
-        },
-        status=status,
-    )
-
-
-@never_cache
-@require_GET
-def cart_view(request):
-    return _render_cart(request)
-
-
-@never_cache
-@require_POST
-def cart_update(request, item_id):
-    form = CartQuantityForm(request.POST)
-    cart = Cart(request.session)
-    if not form.is_valid():
-        messages.error(request, first_error(form))
-        return _render_cart(request, status=400)
-    if not cart.set_quantity(int(item_id), form.cleaned_data["quantity"]):
-        messages.error(request, "That item is not in your cart.")
-        return _render_cart(request, status=400)
-    messages.success(request, "Quantity updated.")
-    return see_other(reverse("ordering:cart"))
-
-
-@never_cache
-@require_POST
-def cart_remove(request, item_id):
-    if not Cart(request.session).remove(int(item_id)):
-        messages.error(request, "That item is not in your cart.")
-        return _render_cart(request, status=400)
-    messages.success(request, "Item removed from your cart.")
-    return see_other(reverse("ordering:cart"))
-
-
-@never_cache
-@require_POST
-def checkout(request):
-    form = CheckoutForm(request.POST)
-    cart = Cart(request.session)
-    if not form.is_valid():
-        return _render_cart(request, checkout_form=form, status=400)
-    try:
-        order = services.start_checkout(
-            entries=cart.entries(),
-            expected_total=form.cleaned_data["expected_total"],
-            guest_name=form.cleaned_data["guest_name"],
-            guest_email=form.cleaned_data["guest_email"],
-        )
-    except services.CartChangedError as exc:
-        cart.accept_catalog()
-        return _render_cart(request, checkout_form=form, problems=exc.problems, status=409)
-    except services.OrderingError as exc:
-        return _render_cart(request, checkout_form=form, problems=[exc.message], status=400)
-    cart.clear()
-    request.session[ORDER_SESSION_KEY] = {"number": order.number, "token": order.access_token}
-    return see_other(order_url(order))
 
 
 # --- The order and its payment ------------------------------------------------------------------
