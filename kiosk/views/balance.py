@@ -7,14 +7,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from config.http import SeeOther
 from config.security import client_ip
-from ecard_integration.errors import InvalidInput
 from kiosk import services
 from kiosk.forms import BalancePinForm, CardForm
 from kiosk.guest import unseal
-from kiosk.views.common import guest_view, page, url
+from kiosk.views.common import PIN_REFUSALS, guest_view, page, pin_refused, url
 from kiosk.views.payment import last_try_notice
-from ordering import services as ordering_services
-from ordering.pins import throttle
 from ordering.selectors import money
 
 logger = logging.getLogger(__name__)
@@ -64,15 +61,10 @@ def balance_pin(request):
             ip=client_ip(request),
             confirm_last_try=form.cleaned_data["confirm_last_try"],
         )
-    except (InvalidInput, ordering_services.LastTryError, throttle.ThrottleUnavailableError) as exc:
-        # Nothing was sent: back to the PIN screen (which itself shows a last-try notice).
-        if not isinstance(exc, ordering_services.LastTryError):
-            guest.flash(exc.message, "error")
-        return SeeOther(url(guest, "balance_pin"))
-    except ordering_services.PinThrottledError as exc:
-        guest.clear_balance()
-        guest.flash(exc.message, "error")
-        return SeeOther(url(guest, "balance"))
+    except PIN_REFUSALS as exc:
+        return pin_refused(
+            guest, exc, again="balance_pin", back="balance", forget=guest.clear_balance
+        )
     if outcome.kind == services.BalanceKind.OK:
         guest.set_balance_result(outcome.card_last4, outcome.balance)
         return SeeOther(url(guest, "balance_result"))

@@ -17,10 +17,13 @@ from django.utils.cache import add_never_cache_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from config.http import SeeOther
+from ecard_integration.errors import InvalidInput
 from kiosk import services
 from kiosk.guest import GuestSession
+from ordering import services as ordering_services
 from ordering.cart import Cart
 from ordering.models import OrderStatus
+from ordering.pins import throttle
 
 logger = logging.getLogger(__name__)
 
@@ -147,3 +150,24 @@ def page(request, template: str, context: dict | None = None, *, status=200, sus
         **(context or {}),
     }
     return render(request, template, full, status=status)
+
+
+# A PIN attempt refused before anything was sent.
+PIN_REFUSALS = (
+    InvalidInput,
+    ordering_services.LastTryError,
+    ordering_services.PinThrottledError,
+    throttle.ThrottleUnavailableError,
+)
+
+
+def pin_refused(guest: GuestSession, exc: Exception, *, again: str, back: str, forget) -> SeeOther:
+    """Nothing was sent. Blocked: the card is forgotten (`forget`) and the guest goes `back`;
+    otherwise to the PIN page `again` (which itself shows a last-try notice)."""
+    if isinstance(exc, ordering_services.PinThrottledError):
+        forget()
+        guest.flash(exc.message, "error")
+        return SeeOther(url(guest, back))
+    if not isinstance(exc, ordering_services.LastTryError):
+        guest.flash(exc.message, "error")
+    return SeeOther(url(guest, again))

@@ -2,24 +2,23 @@
 
 import logging
 from decimal import Decimal
+from functools import wraps
 
 from django.http import HttpResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from config.http import SeeOther
 from config.security import client_ip
-from ecard_integration.errors import InvalidInput
 from kiosk import services
 from kiosk.forms import CardForm, PinForm
 from kiosk.guest import GuestSession
-from kiosk.views.common import IN_FLIGHT, go, guest_view, page, url
+from kiosk.views.common import IN_FLIGHT, PIN_REFUSALS, go, guest_view, page, pin_refused, url
 from ordering import selectors
 from ordering import services as ordering_services
 from ordering.forms import first_error, new_attempt_key
 from ordering.interrupted import interrupted_page, interrupted_payment_page
 from ordering.models import COMPLETED_STATUSES, OrderStatus
 from ordering.offers import CardOffer
-from ordering.pins import throttle
 from ordering.selectors import money
 from ordering.services import OutcomeKind as Kind
 
@@ -29,13 +28,24 @@ logger = logging.getLogger(__name__)
 # --- Paying -------------------------------------------------------------------------------------
 
 
-def _order_or_redirect(request):
-    """The visit's order brought up to date, or a redirect to where the guest should be."""
-    guest = request.guest
-    order = guest.order()
-    if order is None:
-        return None, SeeOther(url(guest, "menu"))
-    return ordering_services.bring_up_to_date(order), None
+def order_page(view=None, *, open_only: bool = False):
+    """A page of the visit's order: the view gets the order brought up to date; without one the
+    guest goes back to the menu. `open_only`: an order no longer open goes to its status's page."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            order = request.guest.order()
+            if order is None:
+                return SeeOther(url(request.guest, "menu"))
+            order = ordering_services.bring_up_to_date(order)
+            if open_only and order.status != OrderStatus.OPEN:
+                return SeeOther(_route(request.guest, order))
+            return view(request, order, *args, **kwargs)
+
+        return wrapper
+
+    return decorate(view) if view is not None else decorate
 
 
 def _route(guest, order):
@@ -61,12 +71,8 @@ def _order_context(order) -> dict:
 
 @guest_view
 @require_GET
-def pay(request):
-    order, redirect = _order_or_redirect(request)
-    if redirect:
-        return redirect
-    if order.status != OrderStatus.OPEN:
-        return SeeOther(_route(request.guest, order))
+@order_page(open_only=True)
+def pay(request, order):
     context = _order_context(order)
     offer = request.guest.offer.shown(order, context["due"])
     return page(request, "kiosk/pay.html", {**context, "offer": offer, "card_form": CardForm()})
@@ -74,13 +80,9 @@ def pay(request):
 
 @guest_view
 @require_POST
-def pay_card(request):
+@order_page(open_only=True)
+def pay_card(request, order):
     guest = request.guest
-    order, redirect = _order_or_redirect(request)
-    if redirect:
-        return redirect
-    if order.status != OrderStatus.OPEN:
-        return SeeOther(_route(guest, order))
     form = CardForm(request.POST)
     if not form.is_valid():
         context = {**_order_context(order), "offer": guest.offer.get(order), "card_form": form}
@@ -92,12 +94,10 @@ def pay_card(request):
 
 @guest_view
 @require_POST
-def pay_use_balance(request):
+@order_page
+def pay_use_balance(request, order):
     """Declined for insufficient funds: take what the card has, pay the rest with another."""
     guest = request.guest
-    order, redirect = _order_or_redirect(request)
-    if redirect:
-        return redirect
     offer = guest.offer.get(order)
     if offer is None or order.status != OrderStatus.OPEN:
         return SeeOther(_route(guest, order))
@@ -131,12 +131,8 @@ def _pin_page(request, order, form, *, status=200, last_try=""):
 
 @guest_view
 @require_GET
-def pay_pin(request):
-    order, redirect = _order_or_redirect(request)
-    if redirect:
-        return redirect
-    if order.status != OrderStatus.OPEN:
-        return SeeOther(_route(request.guest, order))
+@order_page(open_only=True)
+def pay_pin(request, order):
     if request.guest.payment() is None:
         return SeeOther(url(request.guest, "pay"))
     # The PIN screen says so before eCard's last try; the form then carries the confirmation.
@@ -158,11 +154,9 @@ def payment_interrupted(request) -> HttpResponse:
 @guest_view
 @require_POST
 @interrupted_payment_page(payment_interrupted)
-def pay_submit(request):
+@order_page
+def pay_submit(request, order):
     guest = request.guest
-    order, redirect = _order_or_redirect(request)
-    if redirect:
-        return redirect
     payment = guest.payment()
     if payment is None:
         return SeeOther(_route(guest, order))
@@ -181,15 +175,8 @@ def pay_submit(request):
             ip=client_ip(request),
             confirm_last_try=form.cleaned_data["confirm_last_try"],
         )
-    except (InvalidInput, ordering_services.LastTryError, throttle.ThrottleUnavailableError) as exc:
-        # Nothing was sent: back to the PIN screen (which itself shows a last-try notice).
-        if not isinstance(exc, ordering_services.LastTryError):
-            guest.flash(exc.message, "error")
-        return SeeOther(url(guest, "pay_pin"))
-    except ordering_services.PinThrottledError as exc:
-        guest.clear_payment()
-        guest.flash(exc.message, "error")
-        return SeeOther(url(guest, "pay"))
+    except PIN_REFUSALS as exc:
+        return pin_refused(guest, exc, again="pay_pin", back="pay", forget=guest.clear_payment)
     except ordering_services.OrderingError as exc:
         guest.flash(exc.message, "error")
         order.refresh_from_db()
@@ -240,10 +227,8 @@ def _confirming_context(order) -> dict:
 
 @guest_view
 @require_GET
-def confirming(request):
-    order, redirect = _order_or_redirect(request)
-    if redirect:
-        return redirect
+@order_page
+def confirming(request, order):
     if order.status not in IN_FLIGHT:
         return SeeOther(_settled(request.guest, order))
     context = _confirming_context(order)
@@ -254,9 +239,10 @@ def confirming(request):
 @require_GET
 def status(request):
     """Polled by htmx while a payment is being confirmed; moves the page on once it is known."""
-    order, redirect = _order_or_redirect(request)
-    if redirect:
-        return go(request, redirect.url)
+    order = request.guest.order()
+    if order is None:
+        return go(request, url(request.guest, "menu"))
+    order = ordering_services.bring_up_to_date(order)
     if order.status in IN_FLIGHT:
         context = _confirming_context(order)
         if request.GET.get("shown") == context["shown"]:
@@ -280,10 +266,8 @@ def _settled(guest: GuestSession, order) -> str:
 
 @guest_view
 @require_GET
-def receipt(request):
-    order, redirect = _order_or_redirect(request)
-    if redirect:
-        return redirect
+@order_page
+def receipt(request, order):
     if order.status not in COMPLETED_STATUSES:
         return SeeOther(_route(request.guest, order))
     tenders = list(selectors.counting_tenders(order).select_related("transaction"))
@@ -301,11 +285,9 @@ def receipt(request):
 
 @guest_view
 @require_POST
-def cancel(request):
+@order_page
+def cancel(request, order):
     guest = request.guest
-    order, redirect = _order_or_redirect(request)
-    if redirect:
-        return redirect
     try:
         services.cancel(order=order)
     except ordering_services.OrderingError as exc:
@@ -319,10 +301,8 @@ def cancel(request):
 
 @guest_view
 @require_GET
-def cancelled(request):
-    order, redirect = _order_or_redirect(request)
-    if redirect:
-        return redirect
+@order_page
+def cancelled(request, order):
     if order.status != OrderStatus.CANCELLED:
         return SeeOther(_route(request.guest, order))
     returned = [t for t in selectors.order_tenders(order) if t.released_at and t.amount]

@@ -170,25 +170,9 @@ def order_pay(request, number, token):
     if not form.is_valid():
         return _render_order(request, order, status=400, pay_form=form)
     data = form.cleaned_data
-    try:
-        outcome = services.pay_with_card(
-            order=order,
-            card_number=data["card_number"],
-            pin=data["pin"],
-            amount=data["amount"],
-            attempt_key=data["attempt_key"],
-            guest=Guest.online(session_key=session_key(request), ip=client_ip(request)),
-            confirm_last_try=data["confirm_last_try"],
-        )
-    except throttle.ThrottleUnavailableError as exc:
-        form.add_error(None, exc.message)  # nothing was sent
-        return _render_order(request, order, status=503, pay_form=form)
-    except InvalidInput as exc:
-        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-        return _render_order(request, order, status=400, pay_form=form)
-    except services.OrderingError as exc:
-        return _payment_refused(request, order, exc, "pay_form", form)
-    return _after_payment(request, order, outcome, data["card_number"])
+    return _pay(
+        request, order, form, "pay_form", card_number=data["card_number"], amount=data["amount"]
+    )
 
 
 @never_cache
@@ -205,24 +189,38 @@ def order_apply_balance(request, number, token):
         return _render_order(request, order, status=400, apply_form=form)
     card_number = CardOffer.card_number(offer)
     amount = min(money(Decimal(offer["amount"])), selectors.amount_due(order))
+    return _pay(
+        request,
+        order,
+        form,
+        "apply_form",
+        card_number=card_number,
+        amount=amount if amount > 0 else None,
+    )
+
+
+def _pay(request, order: Order, form, form_name: str, *, card_number: str, amount):
+    """One card payment from the order page's `form_name`; that form again when nothing was
+    sent and the guest can fix it."""
+    data = form.cleaned_data
     try:
         outcome = services.pay_with_card(
             order=order,
             card_number=card_number,
-            pin=form.cleaned_data["pin"],
-            amount=amount if amount > 0 else None,
-            attempt_key=form.cleaned_data["attempt_key"],
+            pin=data["pin"],
+            amount=amount,
+            attempt_key=data["attempt_key"],
             guest=Guest.online(session_key=session_key(request), ip=client_ip(request)),
-            confirm_last_try=form.cleaned_data["confirm_last_try"],
+            confirm_last_try=data["confirm_last_try"],
         )
     except throttle.ThrottleUnavailableError as exc:
         form.add_error(None, exc.message)  # nothing was sent
-        return _render_order(request, order, status=503, apply_form=form)
+        return _render_order(request, order, status=503, **{form_name: form})
     except InvalidInput as exc:
         form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-        return _render_order(request, order, status=400, apply_form=form)
+        return _render_order(request, order, status=400, **{form_name: form})
     except services.OrderingError as exc:
-        return _payment_refused(request, order, exc, "apply_form", form)
+        return _payment_refused(request, order, exc, form_name, form)
     return _after_payment(request, order, outcome, card_number)
 
 

@@ -123,20 +123,22 @@ def cart_update(request, item_id):
     if not form.is_valid():
         messages.error(request, first_error(form))
         return _render_cart(request, status=400)
-    if not cart.set_quantity(int(item_id), form.cleaned_data["quantity"]):
-        messages.error(request, "That item is not in your cart.")
-        return _render_cart(request, status=400)
-    messages.success(request, "Quantity updated.")
-    return see_other(reverse("ordering:cart"))
+    changed = cart.set_quantity(int(item_id), form.cleaned_data["quantity"])
+    return _cart_changed(request, changed, "Quantity updated.")
 
 
 @never_cache
 @require_POST
 def cart_remove(request, item_id):
-    if not Cart(request.session).remove(int(item_id)):
+    changed = Cart(request.session).remove(int(item_id))
+    return _cart_changed(request, changed, "Item removed from your cart.")
+
+
+def _cart_changed(request, changed: bool, notice: str):
+    if not changed:
         messages.error(request, "That item is not in your cart.")
         return _render_cart(request, status=400)
-    messages.success(request, "Item removed from your cart.")
+    messages.success(request, notice)
     return see_other(reverse("ordering:cart"))
 
 

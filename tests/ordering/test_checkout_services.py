@@ -14,7 +14,7 @@ from ecard_integration import crypto, reconciliation
 from ecard_integration.errors import InvalidInput
 from ecard_integration.models import CallerIntent, EcardTransaction, Kind, Source, State
 from ecard_integration.wire import DeclineReason
-from ordering import services
+from ordering import selectors, services
 from ordering import tasks as receipt_tasks
 from ordering.models import CancelReason, Order, OrderStatus, Tender, TenderStatus
 from ordering.pins import throttle
@@ -177,7 +177,7 @@ def test_declines_read_as_one_plain_sentence(sandbox, items, new_card, setup, ex
     assert not re.search(r"\b(14|51|55|57|62|75)\b", outcome.message)
     order.refresh_from_db()
     assert order.status == OrderStatus.OPEN
-    assert services.selectors.amount_due(order) == order.total
+    assert selectors.amount_due(order) == order.total
 
 
 def sandbox_redeem_wrong_pin(sandbox, card):
@@ -337,7 +337,7 @@ def test_removing_a_tender_voids_it(sandbox, items, new_card):
     assert sandbox.card(card)["balance"] == "30.00"
     order.refresh_from_db()
     assert order.status == OrderStatus.OPEN
-    assert services.selectors.amount_due(order) == Decimal("40.00")
+    assert selectors.amount_due(order) == Decimal("40.00")
     # Removing twice does nothing more.
     with pytest.raises(services.OrderingError):
         services.remove_tender(order=order, tender_id=tender.id)
