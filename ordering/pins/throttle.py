@@ -17,8 +17,7 @@ cache loss forgets it.
 
 API::
 
-    scopes = throttle.Scopes(card_hash, session=..., ip=...)   # online
-    scopes = throttle.Scopes(card_hash, device="kiosk:7")      # kiosk
+    scopes = Guest.online(session_key=..., ip=...).scopes(card_hash)  # or Guest.at_kiosk(kiosk)
     if throttle.check(scopes):          # True: blocked, say BLOCKED_MESSAGE
         ...
     throttle.record_failure(scopes)     # after a decline that counts against the PIN
