@@ -131,6 +131,69 @@ def describe_code(response_code: str) -> str:
     return RESPONSE_CODES.get(response_code, f"Declined (code {response_code})")
 
 
+class DeclineReason(enum.Enum):
+    """Why eCard declined, by name, keyed by the wire code (`decline_reason(row.response_code)`),
+    with what it means to a guest. Code outside this module asks these, never compares codes."""
+
+    CARD_NOT_FOUND = CARD_NOT_FOUND
+    INSUFFICIENT_FUNDS = INSUFFICIENT_FUNDS
+    INCORRECT_PIN = INCORRECT_PIN
+    PIN_REQUIRED = PIN_REQUIRED
+    CARD_INACTIVE = CARD_INACTIVE
+    PIN_TRIES_EXCEEDED = PIN_TRIES_EXCEEDED
+    ORIGINAL_NOT_FOUND = ORIGINAL_NOT_FOUND
+    ALREADY_VOIDED = ALREADY_VOIDED
+    VOID_NOT_PERMITTED = VOID_NOT_PERMITTED
+    OTHER = ""  # a code we do not name (or none)
+
+    @property
+    def may_retry(self) -> bool:
+        """The guest may correct the card number or PIN and try again."""
+        return self in _MAY_RETRY
+
+    @property
+    def counts_against_pin(self) -> bool:
+        """A failed PIN attempt for our throttle (an unknown card reads like a wrong PIN)."""
+        return self in _COUNTS_AGAINST_PIN
+
+    @property
+    def wrong_pin(self) -> bool:
+        """One more in eCard's own count of wrong PINs in a row."""
+        return self is DeclineReason.INCORRECT_PIN
+
+    @property
+    def insufficient_funds(self) -> bool:
+        """Short of funds; eCard checks the PIN first, so the PIN was right."""
+        return self is DeclineReason.INSUFFICIENT_FUNDS
+
+    @property
+    def locked(self) -> bool:
+        """eCard locked the card after too many wrong PINs: only eCard unlocks it."""
+        return self is DeclineReason.PIN_TRIES_EXCEEDED
+
+
+_MAY_RETRY = frozenset(
+    {DeclineReason.CARD_NOT_FOUND, DeclineReason.INCORRECT_PIN, DeclineReason.PIN_REQUIRED}
+)
+_COUNTS_AGAINST_PIN = frozenset(
+    {DeclineReason.INCORRECT_PIN, DeclineReason.CARD_NOT_FOUND, DeclineReason.PIN_TRIES_EXCEEDED}
+)
+
+
+def decline_reason(response_code: str) -> DeclineReason:
+    """The named reason of a response code (`OTHER` for one we do not name)."""
+    try:
+        return DeclineReason(response_code)
+    except ValueError:
+        return DeclineReason.OTHER
+
+
+def proves_right_pin(response_code: str) -> bool:
+    """Whether a response shows the PIN was right: approved, or short of funds (PIN checked
+    first)."""
+    return response_code == APPROVED or decline_reason(response_code).insufficient_funds
+
+
 # --- Input validation ---------------------------------------------------------------------------
 # `[0-9]`, never `\d`: `\d` matches Arabic-Indic, full-width and other Unicode digits.
 CARD_NUMBER_RE = re.compile(r"[0-9]{12,19}")

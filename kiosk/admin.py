@@ -13,7 +13,7 @@ from ecard_integration import crypto
 from ecard_integration.errors import InvalidInput
 from kiosk import services
 from kiosk.models import EnrollmentCode, Kiosk
-from ordering import lockouts, throttle
+from ordering.pins import lockouts, throttle
 
 # The PIN counters live in the cache: while it is unreachable staff are told so, not shown a 500.
 CACHE_DOWN = (

@@ -5,15 +5,14 @@ ordering cart), so that ending the visit is one `session.flush()`. The device cr
 separate cookie and survives it. Card numbers are kept encrypted, PINs never.
 """
 
-import base64
 import secrets
 import time
 from decimal import Decimal
 
-from ecard_integration import crypto
 from ordering import selectors
 from ordering.cart import SESSION_KEY as CART_KEY
 from ordering.models import Order
+from ordering.offers import CardOffer, seal, unseal  # noqa: F401 - unseal: for the views
 
 GUEST = "kiosk_guest"
 ORDER = "kiosk_order"
@@ -23,14 +22,6 @@ BALANCE = "kiosk_balance"
 BALANCE_RESULT = "kiosk_balance_result"
 FLASH = "kiosk_flash"
 KEYS = (GUEST, ORDER, PAYMENT, OFFER, BALANCE, BALANCE_RESULT, FLASH, CART_KEY)
-
-
-def seal(card_number: str) -> str:
-    return base64.b64encode(crypto.encrypt_text(card_number)).decode()
-
-
-def unseal(sealed: str) -> str:
-    return crypto.decrypt_text(base64.b64decode(sealed))
 
 
 class GuestSession:
@@ -124,19 +115,10 @@ class GuestSession:
     def clear_payment(self) -> None:
         self.session.pop(PAYMENT, None)
 
-    def offer(self) -> dict | None:
-        value = self.session.get(OFFER)
-        return value if isinstance(value, dict) else None
-
-    def set_offer(self, card_number: str, amount: Decimal) -> None:
-        self.session[OFFER] = {
-            "card": seal(card_number),
-            "last4": card_number[-4:],
-            "amount": str(amount),
-        }
-
-    def clear_offer(self) -> None:
-        self.session.pop(OFFER, None)
+    @property
+    def offer(self) -> CardOffer:
+        """The "use this card's balance" offer (ordering's, under a kiosk key)."""
+        return CardOffer(self.session, OFFER)
 
     # --- balance check ---
 

@@ -210,3 +210,11 @@ class ApplyBalanceForm(forms.Form):
 
 class ActionForm(forms.Form):
     """POST-only actions (remove a card payment, cancel): only the CSRF token matters."""
+
+
+def first_error(form) -> str:
+    """The first error of a form, as one sentence for the guest."""
+    for errors in form.errors.values():
+        if errors:
+            return errors[0]
+    return "Please check what you entered."

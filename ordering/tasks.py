@@ -1,15 +1,15 @@
-"""Celery tasks of the ordering app: thin wrappers, safe to run twice."""
+"""Celery tasks of the ordering app: thin wrappers, safe to run twice. Each imports its service
+inside its body (settlement enqueues the receipt from here: no import cycle)."""
 
 from celery import shared_task
-
-from ordering import services
-from ordering.models import Order
 
 
 @shared_task(name="ordering.expire_abandoned_orders")
 def expire_abandoned_orders() -> int:
     """Beat: complete confirmed payments, cancel timed-out checkouts and give up their payments
     (the eCard worker voids every approved one)."""
+    from ordering import services
+
     return services.expire_abandoned_orders()
 
 
@@ -26,5 +26,8 @@ def clear_expired_sessions() -> None:
 @shared_task(name="ordering.send_receipt")
 def send_receipt(order_id: int) -> bool:
     """Email a paid order's receipt (at most once, whatever the redeliveries)."""
+    from ordering import services
+    from ordering.models import Order
+
     order = Order.objects.filter(id=order_id).first()
     return order is not None and services.send_receipt(order)

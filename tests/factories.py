@@ -19,6 +19,7 @@ from ecard_integration import services as ecard
 from ecard_integration.models import EcardTransaction, Source, State
 from ordering import services
 from ordering.models import Order, OrderLine, Tender
+from ordering.pins.attempt import Guest
 
 # The session sandbox's credentials (tests/conftest.py starts it with these).
 CLIENT_ID = "test-client"
@@ -65,8 +66,7 @@ def pay(order, card_number, pin=PIN, amount=None, key=None, session="session-a",
         pin=pin,
         amount=amount,
         attempt_key=key or attempt_key(),
-        session_key=session,
-        ip=ip,
+        guest=Guest.online(session_key=session, ip=ip),
     )
 
 

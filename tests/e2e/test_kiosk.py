@@ -12,8 +12,8 @@ from ecard_integration import reconciliation
 from ecard_integration.models import EcardTransaction, Kind, Source, State
 from kiosk import services
 from kiosk.models import Kiosk
-from ordering import throttle
 from ordering.models import Order, OrderStatus
+from ordering.pins import throttle
 from tests.e2e.kiosk_pages import (
     KIOSK_VIEWPORT,
     enter_card_on_keypad,

@@ -4,8 +4,8 @@ outcome is shown, the order settled)."""
 
 import pytest
 
-from ordering import throttle
 from ordering.models import Order, OrderStatus, Tender
+from ordering.pins import throttle
 from tests.factories import PIN
 from tests.kiosk_client import flash, g, order_items, pay, start_visit
 from tests.ordering.outage import kill_during_redeem, serve_cache

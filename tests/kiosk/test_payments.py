@@ -6,10 +6,11 @@ from django.test import Client
 from ecard_integration import crypto
 from ecard_integration.errors import InvalidInput
 from ecard_integration.models import EcardTransaction, Kind, Source
-from kiosk import lockouts, services
-from ordering import lockouts as registry
-from ordering import throttle
+from kiosk import services
 from ordering.models import Order, OrderStatus
+from ordering.pins import lockouts as registry
+from ordering.pins import throttle
+from ordering.pins.attempt import Guest
 from tests.factories import PIN, WRONG_PIN, staff_client
 from tests.kiosk_client import (
     attempt_key_of,
@@ -161,7 +162,7 @@ def test_a_kiosk_is_throttled_across_cards(device, kiosk, new_card, sandbox, set
 
     assert flash(device) == throttle.BLOCKED_MESSAGE
     assert len(sandbox.ledger()) == 5
-    counts = throttle.failures(throttle.Scopes("", device=lockouts.device_scope(kiosk)))
+    counts = throttle.failures(Guest.at_kiosk(kiosk).scopes(""))
     assert counts == {"device": 5}
 
 
@@ -191,7 +192,7 @@ def test_one_kiosk_never_blocks_another_kiosk_or_online_guests_behind_the_same_a
     online = pay_online(order, new_card("10.00"), session="online-guest", ip="127.0.0.1")
     assert online.kind == "paid"  # an online guest behind that address: not blocked either
 
-    device_scope = throttle.Scopes("", device=lockouts.device_scope(kiosk))
+    device_scope = Guest.at_kiosk(kiosk).scopes("")
     assert throttle.failures(device_scope) == {"device": 5}
     assert throttle.failures(throttle.Scopes("", ip="127.0.0.1")) == {"ip": 0}
     page_entries = {lockout.scope for lockout in registry.current()}

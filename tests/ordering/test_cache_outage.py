@@ -9,8 +9,8 @@ from django.test import Client
 from django.urls import reverse
 
 from ecard_integration.models import EcardTransaction
-from ordering import throttle
 from ordering.models import OrderStatus, Tender
+from ordering.pins import throttle
 from tests.factories import PIN, make_order
 from tests.ordering.outage import kill_during_redeem, serve_cache
 

@@ -13,9 +13,11 @@ from django.db.models.functions import Now
 from ecard_integration import crypto, reconciliation
 from ecard_integration.errors import InvalidInput
 from ecard_integration.models import CallerIntent, EcardTransaction, Kind, Source, State
-from ordering import services, throttle
+from ecard_integration.wire import DeclineReason
+from ordering import selectors, services
 from ordering import tasks as receipt_tasks
 from ordering.models import CancelReason, Order, OrderStatus, Tender, TenderStatus
+from ordering.pins import throttle
 from tests.factories import (
     PIN,
     WRONG_PIN,
@@ -143,8 +145,8 @@ def test_a_card_with_nothing_left_gets_no_offer(sandbox, items, new_card):
     [
         ("unknown_card", services.WRONG_CARD_OR_PIN),
         ("wrong_pin", services.WRONG_CARD_OR_PIN),
-        ("inactive", services.DECLINE_MESSAGES["62"]),
-        ("locked", services.DECLINE_MESSAGES["75"]),
+        ("inactive", services.DECLINE_MESSAGES[DeclineReason.CARD_INACTIVE]),
+        ("locked", services.DECLINE_MESSAGES[DeclineReason.PIN_TRIES_EXCEEDED]),
     ],
 )
 def test_declines_read_as_one_plain_sentence(sandbox, items, new_card, setup, expected):
@@ -175,7 +177,7 @@ def test_declines_read_as_one_plain_sentence(sandbox, items, new_card, setup, ex
     assert not re.search(r"\b(14|51|55|57|62|75)\b", outcome.message)
     order.refresh_from_db()
     assert order.status == OrderStatus.OPEN
-    assert services.selectors.amount_due(order) == order.total
+    assert selectors.amount_due(order) == order.total
 
 
 def sandbox_redeem_wrong_pin(sandbox, card):
@@ -335,7 +337,7 @@ def test_removing_a_tender_voids_it(sandbox, items, new_card):
     assert sandbox.card(card)["balance"] == "30.00"
     order.refresh_from_db()
     assert order.status == OrderStatus.OPEN
-    assert services.selectors.amount_due(order) == Decimal("40.00")
+    assert selectors.amount_due(order) == Decimal("40.00")
     # Removing twice does nothing more.
     with pytest.raises(services.OrderingError):
         services.remove_tender(order=order, tender_id=tender.id)

@@ -12,7 +12,7 @@ from django.urls import reverse
 from ecard_integration import callers, crypto, reconciliation
 from ecard_integration import services as ecard_services
 from ecard_integration.models import CallerIntent, EcardTransaction, Source, State
-from ordering import selectors, services
+from ordering import payments, selectors, services
 from ordering.models import Order, OrderStatus, TenderStatus
 from tests.factories import PIN, make_order, pay
 
@@ -34,7 +34,7 @@ def died_before_linking(sandbox, settings, order, card):
     """The guest's pay request as it is left when it dies after the redeem was sent and before
     it linked the row to its tender (e.g. the database went away): the order `paying`, the tender
     `pending` with no transaction, the redeem processed by eCard but its outcome unknown here."""
-    tender, created = services._reserve_tender(
+    tender, created = payments._reserve_tender(
         order,
         card_hash=crypto.card_hash(card),
         card_last4=card[-4:],

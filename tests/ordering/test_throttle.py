@@ -6,7 +6,10 @@ import pytest
 from django.core.cache import cache
 
 from ecard_integration import crypto
-from ordering import lockouts, services, throttle
+from ecard_integration.wire import DeclineReason
+from ordering import services
+from ordering.pins import lockouts, throttle
+from ordering.pins.attempt import Guest
 from tests.factories import PIN, WRONG_PIN, make_order, new_card_number, pay
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -114,7 +117,11 @@ def test_the_lockouts_page_keeps_entries_past_the_caches_default_timeout(setting
         scopes = throttle.Scopes(card_hash, session="s", ip="192.0.2.7")
         throttle.record_failure(scopes)
         throttle.record_failure(scopes)
-        lockouts.note(scopes=scopes, card_last4=last4, origin=lockouts.online_origin("s", None))
+        lockouts.note(
+            scopes=scopes,
+            card_last4=last4,
+            origin=Guest.online(session_key="s", ip=None).origin,
+        )
         time.sleep(1.5)  # past the default timeout: the sequence must not have expired
 
     listed = {lockout.label for lockout in lockouts.current(blocked_only=True)}
@@ -153,8 +160,7 @@ def test_ecard_count_survives_a_staff_clear_and_a_cache_loss_and_warns_before_th
         card_number=card,
         pin=WRONG_PIN,
         attempt_key=f"test-attempt-{'c' * 16}",
-        session_key="fresh",
-        ip="10.7.7.7",
+        guest=Guest.online(session_key="fresh", ip="10.7.7.7"),
         confirm_last_try=True,
     )
     assert outcome.kind == "declined"
@@ -165,7 +171,7 @@ def test_ecard_count_survives_a_staff_clear_and_a_cache_loss_and_warns_before_th
     lockouts.clear_card(crypto.card_hash(card))
     with pytest.raises(services.PinThrottledError) as refused:
         pay(order, card, session="other", ip="10.6.6.6")
-    assert refused.value.message == services.DECLINE_MESSAGES["75"]
+    assert refused.value.message == services.DECLINE_MESSAGES[DeclineReason.PIN_TRIES_EXCEEDED]
     assert len(sandbox.ledger()) == 3
 
     # Staff had eCard unlock it and say so on the lockouts page: guests may pay again.

@@ -18,9 +18,9 @@ from django.utils import timezone
 from ecard_integration import crypto, services
 from ecard_integration.forms import new_attempt_key
 from ecard_integration.models import EcardTransaction, Kind, Source, State
-from ordering import lockouts, throttle
 from ordering import services as services_ordering
 from ordering.models import OrderStatus
+from ordering.pins import lockouts, throttle
 from tests.factories import PIN, WRONG_PIN
 from tests.security.helpers import TX, assert_nothing_changed, pay, start_order
 

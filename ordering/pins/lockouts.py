@@ -1,6 +1,6 @@
 """Which PIN throttle counters exist, for staff: a small registry kept in the cache.
 
-`ordering.throttle` counts failed PIN attempts in the cache but cannot list them (a cache cannot
+`ordering.pins.throttle` counts failed PIN attempts in the cache but cannot list them (a cache cannot
 be enumerated). Each time a guest's PIN attempt fails or is refused as blocked, online or at a
 kiosk, the throttle keys involved are noted here with labels staff can read (card •••• 1234, kiosk
 device, online session, network address of an online guest) and where it happened. Notes go into
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from django.utils import timezone
 
-from ordering import throttle
+from ordering.pins import throttle
 
 SEQUENCE_KEY = "pin-lockouts:seq"
 SLOT_PREFIX = "pin-lockouts:slot:"
@@ -39,16 +39,6 @@ class Origin:
     session_label: str
     ip_label: str
     device_label: str = ""
-
-
-def online_origin(session_key: str | None, ip: str | None) -> Origin:
-    """The origin of an online guest's attempts: the session by a short hash, the address as is."""
-    session = hashlib.sha256((session_key or "").encode()).hexdigest()[:8]
-    return Origin(
-        where="Online ordering",
-        session_label=f"Online guest session {session}",
-        ip_label=f"Network address {ip}",
-    )
 
 
 @dataclass(frozen=True)

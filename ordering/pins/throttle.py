@@ -1,8 +1,8 @@
 """Guest-facing PIN throttling, shared by online ordering and the kiosk.
 
 eCard locks a card after three consecutive wrong PINs; a locked card needs eCard to unlock it. We
-block earlier, in the shared cache, counting failed PIN attempts (responses 55, 14 and 75) in
-these scopes:
+block earlier, in the shared cache, counting failed PIN attempts (declines that count against the PIN:
+`wire.DeclineReason.counts_against_pin`) in these scopes:
 
 - per card (its keyed hash): blocked at 2 failures, so a guest's typo never reaches eCard's lock;
 - per online session and per network address (online guests only): blocked at 5 failures in 10
@@ -17,11 +17,10 @@ cache loss forgets it.
 
 API::
 
-    scopes = throttle.Scopes(card_hash, session=..., ip=...)   # online
-    scopes = throttle.Scopes(card_hash, device="kiosk:7")      # kiosk
+    scopes = Guest.online(session_key=..., ip=...).scopes(card_hash)  # or Guest.at_kiosk(kiosk)
     if throttle.check(scopes):          # True: blocked, say BLOCKED_MESSAGE
         ...
-    throttle.record_failure(scopes)     # after a 55 / 14 / 75
+    throttle.record_failure(scopes)     # after a decline that counts against the PIN
     throttle.reset(card_hash)           # after an approved redeem (card scope only)
     throttle.ecard_pin_count(card_hash) # eCard's count from the ledger (3: locked at eCard)
 
@@ -51,8 +50,7 @@ from ecard_integration import wire
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "pin-throttle:"
-PIN_FAILURE_CODES = frozenset({wire.INCORRECT_PIN, wire.CARD_NOT_FOUND, wire.PIN_TRIES_EXCEEDED})
-ECARD_LOCK_AT = 3  # eCard locks a card at its third consecutive wrong PIN (contract: code 75)
+ECARD_LOCK_AT = 3  # eCard locks a card at its third consecutive wrong PIN (contract)
 
 BLOCKED_MESSAGE = (
     "For your security, card payments are paused after several unsuccessful attempts. "
@@ -187,7 +185,7 @@ def check(scopes: Scopes) -> bool:
 
 
 def record_failure(scopes: Scopes) -> None:
-    """Count one failed PIN attempt (response 55, 14 or 75) in every scope. Called after the
+    """Count one failed PIN attempt (a decline counting against the PIN) in every scope. Called after the
     send: a cache error is logged and swallowed (eCard's count stays in the ledger)."""
     limits = _limits()
     for scope, key in _keys(scopes).items():
@@ -220,16 +218,13 @@ def clear_card(card_hash: str) -> None:
 
 # Guest calls always carry a PIN, so their approvals prove it right; a staff call may not.
 PIN_SOURCES = ("online", "kiosk")
-RIGHT_PIN_CODES = frozenset(
-    {wire.APPROVED, wire.INSUFFICIENT_FUNDS}
-)  # approved, or short of funds after the PIN check
 UNLOCKED_AFTER_PREFIX = f"{KEY_PREFIX}ecard-unlocked-after:"
 
 
 def ecard_pin_count(card_hash: str) -> int:
     """How many consecutive wrong PINs eCard has seen for the card, from our ledger (one query):
-    every `55` since the last response proving a right PIN (approved, or `51`: the PIN is checked
-    first). `75` means locked: `ECARD_LOCK_AT`. `14`, `57` and `62` say nothing about the PIN.
+    every wrong PIN since the last response proving a right PIN (`wire.proves_right_pin`). A
+    locked card counts `ECARD_LOCK_AT`; other declines say nothing about the PIN.
     Only eCard can unlock a card; staff note that they had it unlocked (`note_ecard_unlocked`)."""
     from ecard_integration.models import EcardTransaction, Kind
 
@@ -253,13 +248,14 @@ def ecard_pin_count(card_hash: str) -> int:
 def _count_wrong_pins(rows) -> int:
     count = 0
     for _id, code, source in rows:  # newest first
-        if code == wire.PIN_TRIES_EXCEEDED:
+        reason = wire.decline_reason(code)
+        if reason.locked:
             return ECARD_LOCK_AT
-        if code == wire.INCORRECT_PIN:
+        if reason.wrong_pin:
             count += 1
             if count >= ECARD_LOCK_AT:
                 return ECARD_LOCK_AT
-        elif code in RIGHT_PIN_CODES and source in PIN_SOURCES:
+        elif wire.proves_right_pin(code) and source in PIN_SOURCES:
             break
     return count
 

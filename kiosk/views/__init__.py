@@ -1,0 +1,2 @@
+"""kiosk pages, one module per part (see `kiosk/urls.py`). Nothing is re-exported here: a
+submodule importing a sibling imports this package, so a re-export would be an import cycle."""
