@@ -5,7 +5,8 @@ import that closes a cycle hides it, it does not remove it), except `if TYPE_CHE
 the deferred imports of a `tasks.py` (a Celery task importing its service inside its body, the
 HackSoft styleguide's way: the task module itself stays free of our imports) or an `apps.py`
 (`ready()` runs after every app is loaded). Importing `a.b.c` also imports the packages `a` and
-`a.b`. A cycle is a strongly connected component of more than one module.
+`a.b`, unless they are packages of the importing module itself (a package's `__init__` may
+re-export its submodules). A cycle is a strongly connected component of more than one module.
 
 Size: a module of ecard_integration, ordering or kiosk over MAX_LINES lines must say why in its
 first lines, with a comment containing "over 400 lines".
@@ -70,6 +71,7 @@ def _with_parents(name: str) -> list[str]:
 def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     tree = ast.parse(path.read_text(), filename=str(path))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    own_packages = set(_with_parents(name)[:-1])
     targets: set[str] = set()
     for node, deferred in _imports(tree):
         if deferred and path.name in DEFERRAL_ALLOWED_IN:
@@ -83,7 +85,13 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
                 base = ".".join([*anchor, base] if base else anchor)
             names = [base] + [f"{base}.{alias.name}" for alias in node.names]
         for imported in names:
-            targets.update(m for m in _with_parents(imported) if m in modules)
+            *parents, target = _with_parents(imported)
+            if target in modules:
+                targets.add(target)
+            # The packages above the imported module are imported first, except those above this
+            # module: they are already in sys.modules (a package's own submodules may import
+            # each other while its `__init__` re-exports them).
+            targets.update(m for m in parents if m in modules and m not in own_packages)
     targets.discard(name)
     return targets
 

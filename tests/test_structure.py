@@ -31,3 +31,22 @@ def test_deferred_imports_count_and_type_checking_ones_do_not():
         for node, deferred in check_structure._imports(tree)
     }
     assert found == {("typing", False), ("ordering.models", False), ("ecard_integration", True)}
+
+
+def test_a_package_may_re_export_its_submodules(tmp_path):
+    """`pkg/__init__` importing `pkg.a`, and `pkg.a` importing its sibling `pkg.b`: no cycle; but
+    `pkg.a` importing a name from `pkg` itself is one."""
+    init, a, b = tmp_path / "__init__.py", tmp_path / "a.py", tmp_path / "b.py"
+    init.write_text("from pkg.a import thing\n")
+    a.write_text("from pkg.b import other\nthing = other\n")
+    b.write_text("other = 1\n")
+    modules = {"pkg": init, "pkg.a": a, "pkg.b": b}
+    graph = {
+        name: check_structure.imports_of(name, path, modules) for name, path in modules.items()
+    }
+    assert graph == {"pkg": {"pkg.a"}, "pkg.a": {"pkg.b"}, "pkg.b": set()}
+    assert check_structure.cycles(graph) == []
+
+    a.write_text("from pkg import thing\n")
+    graph["pkg.a"] = check_structure.imports_of("pkg.a", a, modules)
+    assert check_structure.cycles(graph) == [["pkg", "pkg.a"]]
