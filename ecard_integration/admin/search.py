@@ -7,16 +7,12 @@ import re
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 
+from config.http import SeeOther
+
 CARD_NUMBER_LIKE = re.compile(r"[0-9]{12,19}")
 # The staff session keeps the cards found by full number: an opaque token → the card's keyed hash.
 CARD_SEARCHES_SESSION_KEY = "ecard_card_searches"
 CARD_SEARCHES_KEPT = 20
-
-
-class HttpResponseSeeOther(HttpResponseRedirect):
-    """303: the answer to a POST is fetched by GET, so a refresh repeats the GET, not the POST."""
-
-    status_code = 303
 
 
 def looks_like_card_number(term: str) -> bool:
@@ -44,7 +40,7 @@ def refuse_card_number_search(model_admin, request) -> HttpResponseRedirect | No
         "list.",
         messages.WARNING,
     )
-    return HttpResponseSeeOther(without_param(request, "q"))
+    return SeeOther(without_param(request, "q"))
 
 
 class CardFilter(admin.SimpleListFilter):

@@ -11,13 +11,13 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from config.http import SeeOther
 from ecard_integration import callers, crypto, services, wire
 from ecard_integration.admin.display import outcome
 from ecard_integration.admin.search import (
     CARD_SEARCHES_KEPT,
     CARD_SEARCHES_SESSION_KEY,
     CardFilter,
-    HttpResponseSeeOther,
     card_searches,
 )
 from ecard_integration.errors import EcardError, InvalidInput
@@ -137,7 +137,7 @@ class StaffActionsMixin:
                     f"Void {void_row.request_id} requested ({void_row.get_state_display()}). "
                     f"Reason: {reason}",
                 )
-            return HttpResponseSeeOther(self._url("result", void_row.pk))
+            return SeeOther(self._url("result", void_row.pk))
         return self._render(
             request,
             "void_confirm.html",
@@ -175,7 +175,7 @@ class StaffActionsMixin:
                     self.log_addition(
                         request, row, f"Card load requested ({row.get_state_display()})"
                     )
-                return HttpResponseSeeOther(self._url("result", row.pk))
+                return SeeOther(self._url("result", row.pk))
         return self._render(request, "load_form.html", "Load a card", form=form)
 
     def balance_view(self, request):
@@ -199,7 +199,7 @@ class StaffActionsMixin:
                 if getattr(row, "is_repeat", False):
                     self.message_user(request, REPEAT_MESSAGE, messages.INFO)
                 # The result page is keyed by the transaction: the card number is in no URL.
-                return HttpResponseSeeOther(self._url("result", row.pk))
+                return SeeOther(self._url("result", row.pk))
         return self._render(request, "balance_form.html", "Balance lookup", form=form)
 
     def result_view(self, request, object_id):
@@ -262,7 +262,7 @@ class StaffActionsMixin:
             number = wire.parse_card_number(form.cleaned_data["card_number"])
         except InvalidInput as exc:
             self.message_user(request, f"No card searched: {exc.message}", messages.ERROR)
-            return HttpResponseSeeOther(changelist)
+            return SeeOther(changelist)
         token = secrets.token_urlsafe(12)
         searches = dict(card_searches(request))
         searches[token] = {"hash": crypto.card_hash(number), "last4": number[-4:]}
@@ -270,7 +270,7 @@ class StaffActionsMixin:
         request.session[CARD_SEARCHES_SESSION_KEY] = dict(
             list(searches.items())[-CARD_SEARCHES_KEPT:]
         )
-        return HttpResponseSeeOther(f"{changelist}?{CardFilter.parameter_name}={token}")
+        return SeeOther(f"{changelist}?{CardFilter.parameter_name}={token}")
 
     @staticmethod
     def _form_error(form, exc: EcardError) -> None:

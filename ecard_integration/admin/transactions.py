@@ -14,12 +14,12 @@ from django.utils.formats import localize
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
+from config.http import SeeOther
 from ecard_integration import evidence, wire
 from ecard_integration.admin.display import age_text, outcome
 from ecard_integration.admin.exchanges import ExchangeInline
 from ecard_integration.admin.search import (
     CardFilter,
-    HttpResponseSeeOther,
     card_searches,
     refuse_card_number_search,
     without_param,
@@ -222,7 +222,7 @@ class EcardTransactionAdmin(StaffActionsMixin, admin.ModelAdmin):
                 "Find the card by its full number again.",
                 messages.WARNING,
             )
-            return HttpResponseSeeOther(without_param(request, CardFilter.parameter_name))
+            return SeeOther(without_param(request, CardFilter.parameter_name))
         summary = attention_summary()
         context = {
             "attention": summary,
