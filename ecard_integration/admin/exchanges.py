@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from ecard_integration import evidence
 from ecard_integration.admin.display import headers_text
 from ecard_integration.admin.search import refuse_card_number_search
 from ecard_integration.models import EcardExchange
@@ -92,14 +93,7 @@ class EcardExchangeAdmin(admin.ModelAdmin):
         "url",
         "started_at",
         "duration_ms",
-        "request_headers",
-        "request_body",
-        "request_sha256",
-        "response_status",
-        "response_headers",
-        "response_body",
-        "error",
-        "idempotent_replay",
+        *evidence.EXCHANGE_FIELDS,
         "is_reconciliation",
     )
     readonly_fields = fields
