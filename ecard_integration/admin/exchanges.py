@@ -7,11 +7,12 @@ from django.utils.html import format_html
 
 from ecard_integration import evidence
 from ecard_integration.admin.display import headers_text
+from ecard_integration.admin.read_only import ReadOnlyLedger
 from ecard_integration.admin.search import refuse_card_number_search
 from ecard_integration.models import EcardExchange
 
 
-class ExchangeInline(admin.StackedInline):
+class ExchangeInline(ReadOnlyLedger, admin.StackedInline):
     """Every HTTP exchange of the transaction, as stored: already redacted."""
 
     model = EcardExchange
@@ -40,15 +41,6 @@ class ExchangeInline(admin.StackedInline):
         # Whoever may see a transaction may see its exchanges.
         return request.user.has_perm("ecard_integration.view_ecardtransaction")
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @admin.display(description="request")
     def request_shown(self, exchange):
         return format_html(
@@ -69,7 +61,7 @@ class ExchangeInline(admin.StackedInline):
 
 
 @admin.register(EcardExchange)
-class EcardExchangeAdmin(admin.ModelAdmin):
+class EcardExchangeAdmin(ReadOnlyLedger, admin.ModelAdmin):
     list_display = (
         "started_at",
         "kind",
@@ -108,15 +100,6 @@ class EcardExchangeAdmin(admin.ModelAdmin):
         if redirect is not None:
             return redirect
         return super().changelist_view(request, extra_context=extra_context)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="transaction")
     def transaction_link(self, obj):

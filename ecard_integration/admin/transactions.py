@@ -18,6 +18,7 @@ from config.http import SeeOther
 from ecard_integration import evidence, wire
 from ecard_integration.admin.display import age_text, outcome
 from ecard_integration.admin.exchanges import ExchangeInline
+from ecard_integration.admin.read_only import ReadOnlyLedger
 from ecard_integration.admin.search import (
     CardFilter,
     card_searches,
@@ -47,7 +48,7 @@ class AttentionFilter(admin.SimpleListFilter):
 
 
 @admin.register(EcardTransaction)
-class EcardTransactionAdmin(StaffActionsMixin, admin.ModelAdmin):
+class EcardTransactionAdmin(ReadOnlyLedger, StaffActionsMixin, admin.ModelAdmin):
     list_display = (
         "request_id",
         "created_at",
@@ -130,16 +131,7 @@ class EcardTransactionAdmin(StaffActionsMixin, admin.ModelAdmin):
     )
     readonly_fields = tuple(name for _, options in fieldsets for name in options["fields"])
 
-    # --- Read-only ledger -----------------------------------------------------------------------
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    # --- Permissions (the rows themselves are read-only: `ReadOnlyLedger`) ----------------------
 
     def has_export_evidence_permission(self, request):
         return request.user.has_perm("ecard_integration.export_evidence")
