@@ -8,7 +8,8 @@ the ciphertexts never.
 
 Homes: `transactions` (the ledger list and evidence export), `staff_actions` (void, load, balance
 lookup, find a card, and their result pages), `exchanges` (the HTTP exchanges), `search` (card
-searches, shared with the ordering admin), `display` (the ledger in words for staff).
+searches, shared with the ordering admin), `display` (the ledger in words for staff),
+`read_only` (no row is added, changed or deleted here).
 """
 
 # Importing the admins registers them with the admin site.

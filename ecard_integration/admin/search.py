@@ -3,11 +3,13 @@ would carry it), and a card is found by its full number through a POST whose res
 filters by an opaque session token (`CardFilter`). Shared by the ordering admin."""
 
 import re
+import secrets
 
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 
 from config.http import SeeOther
+from ecard_integration import crypto
 
 CARD_NUMBER_LIKE = re.compile(r"[0-9]{12,19}")
 # The staff session keeps the cards found by full number: an opaque token → the card's keyed hash.
@@ -63,3 +65,13 @@ class CardFilter(admin.SimpleListFilter):
 
 def card_searches(request) -> dict:
     return request.session.get(CARD_SEARCHES_SESSION_KEY, {})
+
+
+def remember_card_search(request, number: str) -> str:
+    """Keep a card found by its full number in the staff session; the token names it in URLs."""
+    token = secrets.token_urlsafe(12)
+    searches = dict(card_searches(request))
+    searches[token] = {"hash": crypto.card_hash(number), "last4": number[-4:]}
+    # The newest few only: a session never grows without bound.
+    request.session[CARD_SEARCHES_SESSION_KEY] = dict(list(searches.items())[-CARD_SEARCHES_KEPT:])
+    return token

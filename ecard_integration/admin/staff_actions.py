@@ -2,8 +2,6 @@
 its own permission: void an approved load or redeem, load a card, look up a balance, find a card
 by its full number, and the result page each send redirects to."""
 
-import secrets
-
 from django.contrib import messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -12,14 +10,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from config.http import SeeOther
-from ecard_integration import callers, crypto, services, wire
+from ecard_integration import callers, services, wire
 from ecard_integration.admin.display import outcome
-from ecard_integration.admin.search import (
-    CARD_SEARCHES_KEPT,
-    CARD_SEARCHES_SESSION_KEY,
-    CardFilter,
-    card_searches,
-)
+from ecard_integration.admin.search import CardFilter, remember_card_search
 from ecard_integration.errors import EcardError, InvalidInput
 from ecard_integration.forms import BalanceLookupForm, FindCardForm, LoadCardForm, VoidForm
 from ecard_integration.models import (
@@ -263,13 +256,7 @@ class StaffActionsMixin:
         except InvalidInput as exc:
             self.message_user(request, f"No card searched: {exc.message}", messages.ERROR)
             return SeeOther(changelist)
-        token = secrets.token_urlsafe(12)
-        searches = dict(card_searches(request))
-        searches[token] = {"hash": crypto.card_hash(number), "last4": number[-4:]}
-        # The newest few only: a session never grows without bound.
-        request.session[CARD_SEARCHES_SESSION_KEY] = dict(
-            list(searches.items())[-CARD_SEARCHES_KEPT:]
-        )
+        token = remember_card_search(request, number)
         return SeeOther(f"{changelist}?{CardFilter.parameter_name}={token}")
 
     @staticmethod
