@@ -87,11 +87,18 @@ class StaffActionsMixin:
     # POST answers 303 to `result_view` (a GET that sends nothing), and the same form sent again
     # finds the first transaction through its key (see `services._attempt_made`).
 
-    def void_view(self, request, object_id):
-        if not self.has_void_permission(request):
+    @staticmethod
+    def _refuse(request, permitted: bool) -> HttpResponseNotAllowed | None:
+        """403 without the permission, then 405 for anything but a GET (the form) or a POST."""
+        if not permitted:
             raise PermissionDenied
         if request.method not in ("GET", "POST"):
             return HttpResponseNotAllowed(["GET", "POST"])
+        return None
+
+    def void_view(self, request, object_id):
+        if refused := self._refuse(request, self.has_void_permission(request)):
+            return refused
         original = self.get_object(request, unquote(object_id))
         if original is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
@@ -143,10 +150,8 @@ class StaffActionsMixin:
         )
 
     def load_view(self, request):
-        if not self.has_load_permission(request):
-            raise PermissionDenied
-        if request.method not in ("GET", "POST"):
-            return HttpResponseNotAllowed(["GET", "POST"])
+        if refused := self._refuse(request, self.has_load_permission(request)):
+            return refused
         form = LoadCardForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
@@ -172,10 +177,8 @@ class StaffActionsMixin:
         return self._render(request, "load_form.html", "Load a card", form=form)
 
     def balance_view(self, request):
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        if request.method not in ("GET", "POST"):
-            return HttpResponseNotAllowed(["GET", "POST"])
+        if refused := self._refuse(request, self.has_view_permission(request)):
+            return refused
         form = BalanceLookupForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             try:
@@ -209,22 +212,12 @@ class StaffActionsMixin:
             "row_url": self._url("change", row.pk),
         }
         if row.kind == Kind.LOAD:
-            return self._render(
-                request,
-                "load_result.html",
-                "Card load",
-                row=row,
-                load_url=self._url("load") if self.has_load_permission(request) else "",
-                **context,
-            )
+            context["load_url"] = self._url("load") if self.has_load_permission(request) else ""
+            return self._render(request, "load_result.html", "Card load", row=row, **context)
         if row.kind == Kind.BALANCE_INQUIRY:
+            context["balance_url"] = self._url("balance")
             return self._render(
-                request,
-                "balance_result.html",
-                "Balance lookup",
-                row=row,
-                balance_url=self._url("balance"),
-                **context,
+                request, "balance_result.html", "Balance lookup", row=row, **context
             )
         if row.is_void:
             return self._render(
