@@ -29,6 +29,21 @@ class CardNumberInput(forms.TextInput):
         return None
 
 
+class CardNumberField(forms.CharField):
+    """A card number as staff type it (the services parse it): never rendered back, never
+    autocompleted or spellchecked."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 40)
+        kwargs.setdefault(
+            "widget",
+            CardNumberInput(
+                attrs={"autocomplete": "off", "inputmode": "numeric", "spellcheck": "false"}
+            ),
+        )
+        super().__init__(**kwargs)
+
+
 def new_attempt_key() -> str:
     """A fresh one-time key for a staff form (32 URL-safe characters)."""
     return secrets.token_urlsafe(24)
@@ -82,14 +97,7 @@ class VoidForm(AttemptKeyForm):
 
 
 class LoadCardForm(AttemptKeyForm):
-    card_number = forms.CharField(
-        label="Card number",
-        max_length=40,
-        widget=CardNumberInput(
-            attrs={"autocomplete": "off", "inputmode": "numeric", "spellcheck": "false"}
-        ),
-        help_text="12 to 19 digits, no spaces.",
-    )
+    card_number = CardNumberField(label="Card number", help_text="12 to 19 digits, no spaces.")
     amount = forms.CharField(
         label="Amount",
         max_length=12,
@@ -106,23 +114,10 @@ class LoadCardForm(AttemptKeyForm):
 
 
 class BalanceLookupForm(AttemptKeyForm):
-    card_number = forms.CharField(
-        label="Card number",
-        max_length=40,
-        widget=CardNumberInput(
-            attrs={"autocomplete": "off", "inputmode": "numeric", "spellcheck": "false"}
-        ),
-        help_text="12 to 19 digits, no spaces.",
-    )
+    card_number = CardNumberField(label="Card number", help_text="12 to 19 digits, no spaces.")
 
 
 class FindCardForm(forms.Form):
     """Find a card's transactions by its full number: sent by POST, so the number is in no URL."""
 
-    card_number = forms.CharField(
-        label="Find a card by its full number",
-        max_length=40,
-        widget=CardNumberInput(
-            attrs={"autocomplete": "off", "inputmode": "numeric", "spellcheck": "false"}
-        ),
-    )
+    card_number = CardNumberField(label="Find a card by its full number")

@@ -1,0 +1,261 @@
+"""The eCard ledger's transactions in the admin: read-only rows, their list, filters and search,
+and the certification evidence export. What staff can do to them is in `staff_actions`."""
+
+import re
+
+from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.admin.utils import unquote
+from django.db.models import Q
+from django.http import HttpResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import localize
+from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince
+
+from config.http import SeeOther
+from ecard_integration import evidence, wire
+from ecard_integration.admin.display import age_text, outcome
+from ecard_integration.admin.exchanges import ExchangeInline
+from ecard_integration.admin.read_only import ReadOnlyLedger
+from ecard_integration.admin.search import (
+    CardFilter,
+    card_searches,
+    refuse_card_number_search,
+    without_param,
+)
+from ecard_integration.admin.staff_actions import StaffActionsMixin
+from ecard_integration.forms import FindCardForm
+from ecard_integration.models import EcardTransaction, State
+from ecard_integration.selectors import attention_summary
+
+LAST4 = re.compile(r"[0-9]{4}")
+ATTENTION_STATES = [State.UNKNOWN, State.NEEDS_ATTENTION]
+
+
+class AttentionFilter(admin.SimpleListFilter):
+    title = "attention"
+    parameter_name = "attention"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Unknown or needs attention")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(state__in=ATTENTION_STATES)
+        return queryset
+
+
+@admin.register(EcardTransaction)
+class EcardTransactionAdmin(ReadOnlyLedger, StaffActionsMixin, admin.ModelAdmin):
+    list_display = (
+        "request_id",
+        "created_at",
+        "kind",
+        "state",
+        "source",
+        "card",
+        "amount",
+        "amount_applied",
+        "balance",
+        "response_code",
+        "store_id",
+        "requested_by",
+        "attention",
+        "age",
+    )
+    list_filter = (CardFilter, AttentionFilter, "kind", "state", "source", "store_id", "created_at")
+    search_fields = ("=request_id", "=processor_transaction_id", "=caller_reference")
+    search_help_text = (
+        "The card's last four digits, a request id, an eCard transaction id or a caller "
+        "reference. A full card number goes in \u201cFind a card by its full number\u201d."
+    )
+    list_select_related = ("requested_by",)
+    list_per_page = 100
+    actions = ["export_evidence"]
+    inlines = [ExchangeInline]
+    fieldsets = (
+        (
+            "Transaction",
+            {
+                "fields": (
+                    "request_id",
+                    "kind",
+                    "state",
+                    "source",
+                    "card",
+                    "card_hash",
+                    "amount",
+                    "currency",
+                    "store_id",
+                    "terminal_id",
+                    "caller_reference",
+                    "caller_intent",
+                    "original",
+                )
+            },
+        ),
+        (
+            "Outcome",
+            {
+                "fields": (
+                    "response_code",
+                    "response_meaning",
+                    "response_message",
+                    "approval_code",
+                    "processor_transaction_id",
+                    "amount_applied",
+                    "balance",
+                    "error_code",
+                    "attention_reason",
+                )
+            },
+        ),
+        (
+            "Timing",
+            {
+                "fields": (
+                    "created_at",
+                    "first_sent_at",
+                    "replay_deadline",
+                    "next_attempt_at",
+                    "completed_at",
+                    "attempts",
+                    "request_sha256",
+                )
+            },
+        ),
+        ("Staff", {"fields": ("requested_by", "reason")}),
+        ("Voids of this transaction", {"fields": ("voids_table",)}),
+    )
+    readonly_fields = tuple(name for _, options in fieldsets for name in options["fields"])
+
+    # --- Permissions (the rows themselves are read-only: `ReadOnlyLedger`) ----------------------
+
+    def has_export_evidence_permission(self, request):
+        return request.user.has_perm("ecard_integration.export_evidence")
+
+    # --- Columns and fields ---------------------------------------------------------------------
+
+    @admin.display(description="card")
+    def card(self, obj):
+        return obj.card_masked
+
+    @admin.display(description="attention")
+    def attention(self, obj):
+        if obj.state in ATTENTION_STATES:
+            return obj.attention_reason or obj.error_code or obj.get_state_display()
+        return ""
+
+    @admin.display(description="age", ordering="created_at")
+    def age(self, obj):
+        return timesince(obj.created_at) if obj.created_at else ""
+
+    @admin.display(description="meaning")
+    def response_meaning(self, obj):
+        return wire.describe_code(obj.response_code) if obj.response_code else ""
+
+    @admin.display(description="voids")
+    def voids_table(self, obj):
+        voids = list(obj.voids.select_related("requested_by").order_by("id"))
+        if not voids:
+            return "None"
+        rows = format_html_join(
+            "",
+            "<tr><td><a href='{}'>{}</a></td><td>{}</td><td>{}</td><td>{}</td>"
+            "<td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    reverse("admin:ecard_integration_ecardtransaction_change", args=[void.pk]),
+                    void.request_id,
+                    localize(timezone.localtime(void.created_at)),
+                    void.get_state_display(),
+                    outcome(void)["text"],
+                    void.requested_by.get_username() if void.requested_by else "",
+                    void.reason,
+                )
+                for void in voids
+            ),
+        )
+        return format_html(
+            "<table><tr><th>void</th><th>created</th><th>state</th><th>outcome</th>"
+            "<th>by</th><th>reason</th></tr>{}</table>",
+            rows,
+        )
+
+    # --- Search: last four digits, never a full card number -------------------------------------
+
+    def get_search_results(self, request, queryset, search_term):
+        """Exact matches, each served by an index (the admin's own `=` search compares
+        UPPER(column), which no index serves): a request id, an eCard transaction id, a caller
+        reference in any case, or a card's last four digits."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        found = (
+            Q(request_id=term)
+            | Q(processor_transaction_id=term)
+            | Q(caller_reference__in={term, term.upper()})
+        )
+        if LAST4.fullmatch(term):
+            found |= Q(card_last4=term)
+        return queryset.filter(found), False
+
+    def changelist_view(self, request, extra_context=None):
+        redirect = refuse_card_number_search(self, request)
+        if redirect is not None:
+            return redirect
+        token = request.GET.get(CardFilter.parameter_name)
+        if token is not None and token not in card_searches(request):
+            self.message_user(
+                request,
+                "That card search is no longer available (it lasts as long as your session). "
+                "Find the card by its full number again.",
+                messages.WARNING,
+            )
+            return SeeOther(without_param(request, CardFilter.parameter_name))
+        summary = attention_summary()
+        context = {
+            "attention": summary,
+            "oldest_unknown_age": age_text(summary["oldest_unknown_seconds"]),
+            "oldest_attention_age": age_text(summary["oldest_attention_seconds"]),
+            "attention_url": self._url("changelist") + "?attention=yes",
+            "load_url": self._url("load") if self.has_load_permission(request) else "",
+            "balance_url": self._url("balance") if self.has_view_permission(request) else "",
+            "find_card_url": self._url("find_card") if self.has_view_permission(request) else "",
+            "find_card_form": FindCardForm(),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context=context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        context = dict(extra_context or {})
+        if obj is not None and self.has_void_permission(request) and self.voidable(obj):
+            context["void_url"] = self._url("void", obj.pk)
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    # --- Evidence export ------------------------------------------------------------------------
+
+    @admin.action(
+        description="Export certification evidence (ZIP: CSV, JSON, HTML)",
+        permissions=["export_evidence"],
+    )
+    def export_evidence(self, request, queryset):
+        pack = evidence.build_evidence(
+            queryset.values_list("pk", flat=True),
+            full_card_numbers=evidence.is_local_sandbox(),
+        )
+        stamp = pack.generated_at.strftime("%Y%m%dT%H%M%SZ")
+        filename = f"ecard-evidence-{stamp}.zip"
+        response = HttpResponse(evidence.pack_zip(pack), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        # Audited per row: who took which transactions out of the system, and when.
+        LogEntry.objects.log_actions(
+            request.user.pk,
+            queryset,
+            CHANGE,
+            change_message=f"Exported in certification evidence {filename}.",
+        )
+        return response
