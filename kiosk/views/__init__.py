@@ -1,2 +1,2 @@
-"""kiosk pages, one module per part (see `kiosk/urls.py`). Nothing is re-exported here: a
-submodule importing a sibling imports this package, so a re-export would be an import cycle."""
+"""Kiosk pages, one module per part (`device`, `visit`, `payment`, `balance`; `common`: the device
+and visit checks they share); `kiosk/urls.py` maps them."""

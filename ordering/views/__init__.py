@@ -1,2 +1,2 @@
-"""ordering pages, one module per part (see `ordering/urls.py`). Nothing is re-exported here: a
-submodule importing a sibling imports this package, so a re-export would be an import cycle."""
+"""Online ordering pages, one module per part (`shop`: menu, cart, checkout; `orders`: the order
+and its payment; `common`: what they share); `ordering/urls.py` maps them."""

@@ -12,8 +12,9 @@ from django.urls import reverse
 from ecard_integration import callers, crypto, reconciliation
 from ecard_integration import services as ecard_services
 from ecard_integration.models import CallerIntent, EcardTransaction, Source, State
-from ordering import payments, selectors, services
+from ordering import selectors, services
 from ordering.models import Order, OrderStatus, TenderStatus
+from ordering.services import payments
 from tests.factories import PIN, make_order, pay
 
 pytestmark = pytest.mark.django_db(transaction=True)

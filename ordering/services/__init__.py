@@ -1,38 +1,19 @@
 """Ordering services, the one entry point for views, tasks and the kiosk: checkout and payment
-with gift cards (tenders). Each job has its home, re-exported here:
+with gift cards (tenders). Each job has its module in this package, re-exported here:
 
-- `ordering.checkout`: a cart becomes an open order;
-- `ordering.payments`: one card payment (`pay_with_card`), guarded like every guest PIN attempt
+- `checkout`: a cart becomes an open order;
+- `payments`: one card payment (`pay_with_card`), guarded like every guest PIN attempt
   (`ordering.pins`);
-- `ordering.outcomes`: what the guest is told (`PaymentOutcome`, `OutcomeKind`);
-- `ordering.settlement`: an order's status from its tenders, and bringing it up to date;
-- `ordering.receipts`: the receipt email;
-- `ordering.cancellation`: removing a payment, cancelling, abandoning (every redeem given up);
-- `ordering.errors`: the errors, each with its sentence for the guest.
+- `outcomes`: what the guest is told (`PaymentOutcome`, `OutcomeKind`);
+- `settlement`: an order's status from its tenders, and bringing it up to date;
+- `receipts`: the receipt email;
+- `cancellation`: removing a payment, cancelling, abandoning (every redeem given up).
 
-These are modules beside this one, not a package of it: a package's `__init__` re-exporting its
-submodules is an import cycle for `scripts/check_structure.py` (a submodule importing a sibling
-imports the package).
+The errors (`ordering.errors`, each with its sentence for the guest) sit outside the package:
+the guest PIN attempt (`ordering.pins`) raises them too, and the payment uses that attempt.
+Modules of the package import each other, never this `__init__`.
 """
 
-from ordering.cancellation import (
-    abandon_order,
-    bring_up_to_date,
-    cancel_order,
-    expire_abandoned_orders,
-    remove_tender,
-)
-from ordering.checkout import (
-    MAX_ORDER_TOTAL,
-    ORDER_NUMBER_ALPHABET,
-    ORDER_NUMBER_LENGTH,
-    CartEntry,
-    check_cart,
-    checkout_timeout_seconds,
-    is_expired,
-    online_store,
-    start_checkout,
-)
 from ordering.errors import (
     CARD_BUSY,
     CARD_LOCKED,
@@ -44,7 +25,25 @@ from ordering.errors import (
     PaymentInProgressError,
     PinThrottledError,
 )
-from ordering.outcomes import (
+from ordering.services.cancellation import (
+    abandon_order,
+    bring_up_to_date,
+    cancel_order,
+    expire_abandoned_orders,
+    remove_tender,
+)
+from ordering.services.checkout import (
+    MAX_ORDER_TOTAL,
+    ORDER_NUMBER_ALPHABET,
+    ORDER_NUMBER_LENGTH,
+    CartEntry,
+    check_cart,
+    checkout_timeout_seconds,
+    is_expired,
+    online_store,
+    start_checkout,
+)
+from ordering.services.outcomes import (
     ATTENTION,
     CONFIRMING,
     DECLINE_MESSAGES,
@@ -58,19 +57,19 @@ from ordering.outcomes import (
     not_payable,
     outcome_for,
 )
-from ordering.payments import (
+from ordering.services.payments import (
     ATTEMPT_KEY_RE,
     FIRST_SUBMISSION_WAIT_SECONDS,
     parse_attempt_key,
     pay_with_card,
 )
-from ordering.receipts import (
+from ordering.services.receipts import (
     RECEIPT_GRACE_SECONDS,
     order_url,
     send_owed_receipts,
     send_receipt,
 )
-from ordering.settlement import (
+from ordering.services.settlement import (
     TENDER_STATUS_FOR_STATE,
     find_transaction,
     give_up_redeem,

@@ -26,8 +26,6 @@ from ecard_integration import services as ecard_services
 from ecard_integration.errors import InvalidInput
 from ecard_integration.models import EcardTransaction, Source, State
 from ordering import selectors
-from ordering.cancellation import abandon_order
-from ordering.checkout import checkout_timeout_seconds, is_expired
 from ordering.errors import (
     CARD_BUSY,
     CheckoutClosedError,
@@ -40,17 +38,19 @@ from ordering.models import (
     Tender,
     TenderStatus,
 )
-from ordering.outcomes import (
+from ordering.pins import throttle
+from ordering.pins.attempt import Guest, guarded_attempt, guest_call_seconds
+from ordering.selectors import money
+from ordering.services.cancellation import abandon_order
+from ordering.services.checkout import checkout_timeout_seconds, is_expired
+from ordering.services.outcomes import (
     PAYMENT_IN_PROGRESS,
     OutcomeKind,
     PaymentOutcome,
     not_payable,
     outcome_for,
 )
-from ordering.pins import throttle
-from ordering.pins.attempt import Guest, guarded_attempt, guest_call_seconds
-from ordering.selectors import money
-from ordering.settlement import find_transaction, link_transaction, refresh_pending, settle
+from ordering.services.settlement import find_transaction, link_transaction, refresh_pending, settle
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ from django.db.models.functions import Now
 from ecard_integration import services as ecard_services
 from ecard_integration.errors import EcardError
 from ecard_integration.models import CallerIntent, EcardTransaction, State
-from ordering.checkout import checkout_timeout_seconds, is_expired
 from ordering.errors import (
     OrderingError,
 )
@@ -23,10 +22,11 @@ from ordering.models import (
     Tender,
     TenderStatus,
 )
-from ordering.outcomes import not_payable, outcome_for
 from ordering.pins.attempt import guest_call_seconds
-from ordering.receipts import send_owed_receipts
-from ordering.settlement import give_up_redeem, mirror_tender, refresh_pending
+from ordering.services.checkout import checkout_timeout_seconds, is_expired
+from ordering.services.outcomes import not_payable, outcome_for
+from ordering.services.receipts import send_owed_receipts
+from ordering.services.settlement import give_up_redeem, mirror_tender, refresh_pending
 
 logger = logging.getLogger(__name__)
 
