@@ -51,15 +51,19 @@ def describe(row: EcardTransaction | None) -> str:
 
 def approved(row: EcardTransaction, applied: Decimal | None = None) -> list[bool]:
     """Checks of an approval; with `applied`, of an approval that moved that amount."""
-    checks = [row.state == State.APPROVED, row.response_code == wire.APPROVED]
+    checks = [row.state == State.APPROVED, wire.is_approved(row.response_code)]
     if applied is not None:
         checks.append(row.amount_applied == applied)
     return checks
 
 
-def declined(row: EcardTransaction, code: str) -> list[bool]:
-    """Checks of a decline with this response code that applied nothing."""
-    return [row.state == State.DECLINED, row.response_code == code, not row.amount_applied]
+def declined(row: EcardTransaction, reason: wire.DeclineReason) -> list[bool]:
+    """Checks of a decline for this reason that applied nothing."""
+    return [
+        row.state == State.DECLINED,
+        wire.decline_reason(row.response_code) is reason,
+        not row.amount_applied,
+    ]
 
 
 class Certification:
@@ -164,7 +168,7 @@ class Certification:
             "Redeem with a wrong PIN",
             "declined 55 (incorrect PIN), nothing applied",
             self.redeeming(plan.redeem_amount, plan.wrong_pin, "certification-wrong-pin"),
-            lambda row: declined(row, wire.INCORRECT_PIN),
+            lambda row: declined(row, wire.DeclineReason.INCORRECT_PIN),
         )
 
     def balance_inquiry(self, load):
@@ -225,7 +229,7 @@ class Certification:
             expected,
             self.redeeming(f"{amount:.2f}", self.plan.pin, "certification-declined"),
             lambda row: [
-                *declined(row, wire.INSUFFICIENT_FUNDS),
+                *declined(row, wire.DeclineReason.INSUFFICIENT_FUNDS),
                 row.balance is not None,
                 *([row.balance == available] if available is not None else []),
             ],

@@ -39,7 +39,6 @@ TYPE_LABELS = {
 # The transaction types eCard's certification requires, as eCard names them.
 REQUIRED_TYPES = (*TYPE_LABELS.values(), "Declined Redeem")
 # eCard's "Declined Redeem": a redeem declined for insufficient funds.
-INSUFFICIENT_FUNDS = wire.INSUFFICIENT_FUNDS
 # eCard's production host: certification and full card numbers are never for it.
 PRODUCTION_HOST_SUFFIX = "ecardsystems.com"
 
@@ -280,7 +279,7 @@ def environment() -> dict:
 def transaction_type(row: EcardTransaction) -> str:
     """eCard's name for the transaction type; a redeem declined for insufficient funds is the
     certification's "Declined Redeem"."""
-    if row.kind == Kind.REDEEM and row.response_code == INSUFFICIENT_FUNDS:
+    if row.kind == Kind.REDEEM and wire.decline_reason(row.response_code).insufficient_funds:
         return "Declined Redeem"
     return TYPE_LABELS.get(row.kind, row.kind)
 

@@ -407,11 +407,12 @@ def _settle_original_after_void(void_row: EcardTransaction, result) -> None:
     """
     originals = EcardTransaction.objects.filter(id=void_row.original_id)
     settled = 0
-    if result.approved or result.response_code == wire.ALREADY_VOIDED:
+    reason = wire.decline_reason(result.response_code)
+    if result.approved or reason is wire.DeclineReason.ALREADY_VOIDED:
         settled = originals.filter(state__in=[State.APPROVED, State.NEEDS_ATTENTION]).update(
             state=State.VOIDED, completed_at=Now(), attention_reason=""
         )
-    elif result.response_code == wire.ORIGINAL_NOT_FOUND:
+    elif reason is wire.DeclineReason.ORIGINAL_NOT_FOUND:
         settled = originals.filter(state=State.NEEDS_ATTENTION).update(
             state=State.REJECTED,
             error_code="never_processed",

@@ -188,10 +188,15 @@ def decline_reason(response_code: str) -> DeclineReason:
         return DeclineReason.OTHER
 
 
+def is_approved(response_code: str) -> bool:
+    """Whether a response code is eCard's approval."""
+    return response_code == APPROVED
+
+
 def proves_right_pin(response_code: str) -> bool:
     """Whether a response shows the PIN was right: approved, or short of funds (PIN checked
     first)."""
-    return response_code == APPROVED or decline_reason(response_code).insufficient_funds
+    return is_approved(response_code) or decline_reason(response_code).insufficient_funds
 
 
 # --- Input validation ---------------------------------------------------------------------------
