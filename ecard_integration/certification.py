@@ -17,7 +17,7 @@ from django.conf import settings
 
 from ecard_integration import evidence, wire
 from ecard_integration.certification_scenarios import Certification, Plan
-from ecard_integration.errors import EcardError
+from ecard_integration.errors import CertificationError, EcardError
 from ecard_integration.evidence import EvidencePack
 
 # Used only on the local sandbox, where the run creates these cards itself.
@@ -32,10 +32,6 @@ NO_CARD_HELP = (
     "sandbox it makes its own: with `make run` up and DEBUG=1 it finds the sandbox's control key "
     "in var/sandbox/control-key (or set ECARD_SANDBOX_CONTROL_KEY)"
 )
-
-
-class CertificationError(Exception):
-    """The run cannot start: a bad option, the production host, or a local sandbox not set up."""
 
 
 def wrong_pin_for(pin: str) -> str:

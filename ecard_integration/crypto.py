@@ -11,9 +11,7 @@ from functools import lru_cache
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 
-
-class CardDataKeyError(Exception):
-    """Stored card data could not be decrypted with any configured key."""
+from ecard_integration.errors import CardDataKeyError
 
 
 @lru_cache(maxsize=4)

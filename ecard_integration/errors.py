@@ -190,3 +190,15 @@ class AttemptKeyReusedError(EcardError):
     def __init__(self, message: str, *, existing: EcardTransaction) -> None:
         super().__init__(message)
         self.existing = existing
+
+
+# Not eCard's answers: our own set-up, found before anything is sent.
+
+
+class CardDataKeyError(Exception):
+    """Stored card data could not be decrypted with any configured key."""
+
+
+class CertificationError(Exception):
+    """A certification run cannot start: a bad option, the production host, or a local sandbox
+    not set up."""

@@ -24,6 +24,7 @@ from django.core.cache import cache
 from ecard_integration import crypto, redaction, wire
 from ecard_integration.errors import (
     AuthenticationError,
+    CardDataKeyError,
     EcardError,
     RateLimitedError,
     ServiceUnavailableError,
@@ -192,7 +193,7 @@ class TokenProvider:
             cached = CachedToken(
                 str(payload["access_token"]), float(payload["expires_at"]), str(payload["issuer"])
             )
-        except (crypto.CardDataKeyError, ValueError, KeyError, TypeError):
+        except (CardDataKeyError, ValueError, KeyError, TypeError):
             return None  # unreadable (a rotated key, garbage): renew instead
         # Tokens another process fetched must be scrubbed from this process's logs too.
         redaction.register_secret(cached.access_token)

@@ -8,7 +8,7 @@ from cryptography.fernet import Fernet
 from django.core.management import call_command
 
 from ecard_integration import crypto, services
-from ecard_integration.crypto import CardDataKeyError
+from ecard_integration.errors import CardDataKeyError
 from ecard_integration.models import EcardTransaction, Source
 from tests.factories import new_card_number
 

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from ecard_integration import certification, evidence
-from ecard_integration.certification import CertificationError
+from ecard_integration.errors import CertificationError
 
 
 class Command(BaseCommand):
