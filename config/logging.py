@@ -2,15 +2,12 @@
 
 `RedactingFilter` sits on every handler (see `LOGGING` in settings). It renders each record once,
 then scrubs the message, its arguments, any extra attributes and tracebacks with
-`ecard_integration.redaction` (the one scrubber; its names are importable from here too).
+`ecard_integration.redaction` (the one scrubber).
 """
 
 import logging
 
-# Re-exported: the app's start-up and the tests register secrets through this module.
-from ecard_integration.redaction import mask_card_number, redact_text, register_secret
-
-__all__ = ["RedactingFilter", "mask_card_number", "redact_text", "register_secret"]
+from ecard_integration.redaction import redact_text
 
 
 class RedactingFilter(logging.Filter):

@@ -208,10 +208,6 @@ class ApplyBalanceForm(forms.Form):
     confirm_last_try = LastTryField()
 
 
-class ActionForm(forms.Form):
-    """POST-only actions (remove a card payment, cancel): only the CSRF token matters."""
-
-
 def first_error(form) -> str:
     """The first error of a form, as one sentence for the guest."""
     for errors in form.errors.values():

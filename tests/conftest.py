@@ -54,7 +54,7 @@ def _point_settings_at_sandbox(request, sandbox_process):
     """Every Django test talks to the session's sandbox; sandbox-only tests never load Django."""
     from django.conf import settings
 
-    from config.logging import register_secret
+    from ecard_integration.redaction import register_secret
 
     overrides = {
         "ECARD_BASE_URL": sandbox_process.base_url,

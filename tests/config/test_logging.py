@@ -7,7 +7,7 @@ import logging.config
 import pytest
 from django.conf import settings
 
-from config.logging import mask_card_number, redact_text, register_secret
+from ecard_integration.redaction import mask_card_number, redact_text, register_secret
 
 CARD = "6006491234567890123"
 PIN = "4829"
