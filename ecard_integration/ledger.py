@@ -19,7 +19,7 @@ from django.db.models import Case, DateTimeField, ExpressionWrapper, F, Q, When
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from ecard_integration import callers, wire
+from ecard_integration import callers, statements, wire
 from ecard_integration.client import get_client
 from ecard_integration.errors import EcardError, IdempotencyConflictError, OutcomeUnknownError
 from ecard_integration.models import (
@@ -90,17 +90,18 @@ def next_look_countdown(delay: float, replay_deadline: datetime | None) -> float
     return max(0.0, left - lead if left > lead else left)
 
 
-def mark_sent(transaction_id: int) -> bool:
-    """Start the replay clock (database time), committed before the first byte leaves.
+def mark_sent(row: EcardTransaction) -> bool:
+    """Start the replay clock (database time), committed before the first byte leaves; the row
+    gets the clock as written (no re-read).
 
     False when the sweep already gave the row up as never sent: then it must not be sent at all.
     """
     window = settings.ECARD_REPLAY_WINDOW_SECONDS - settings.ECARD_REPLAY_SAFETY_MARGIN_SECONDS
-    return bool(
-        EcardTransaction.objects.filter(
-            id=transaction_id, state=State.CREATED, first_sent_at__isnull=True
-        ).update(first_sent_at=Now(), replay_deadline=db_now_plus(window))
-    )
+    clock = statements.mark_sent(row.id, first_sent_at=Now(), replay_deadline=db_now_plus(window))
+    if clock is None:
+        return False
+    row.first_sent_at, row.replay_deadline = clock["first_sent_at"], clock["replay_deadline"]
+    return True
 
 
 def record_exchange(
@@ -156,30 +157,43 @@ def send_and_record(
     `batch`: the exchanges, and an approval or decline, are written with the batch (see there).
     """
     sent = 0
+    # Outside a batch the last exchange waits for the outcome and goes with it in one statement;
+    # an earlier one (a retry follows) is written as soon as the next attempt begins.
+    last: list[EcardExchange] = []
+
+    def flush() -> None:
+        while last:
+            last.pop().save(force_insert=True)
 
     def on_exchange(exchange):
         nonlocal sent
-        # Each exchange is committed as it happens (in a batch: with the batch's outcomes); the
-        # row's attempt count goes with the outcome.
+        evidence = _exchange_row(row.id, exchange, reconciliation)
         if batch is not None:
-            batch.exchanges.append(_exchange_row(row.id, exchange, reconciliation))
+            batch.exchanges.append(evidence)
+        elif exchange.kind == "transaction":
+            flush()
+            last.append(evidence)
         else:
-            record_exchange(row.id, exchange, reconciliation=reconciliation, count_attempt=False)
+            evidence.save(force_insert=True)  # a token: rare, kept at once
         sent += exchange.kind == "transaction"
 
     try:
         result = get_client().send(prepared, budget_seconds=budget_seconds, on_exchange=on_exchange)
     except OutcomeUnknownError as exc:
+        flush()
         return record_unknown(row, expected_states, error=exc, sent=sent)
     except IdempotencyConflictError as exc:
+        flush()
         # Our bug, never a guest's: keep it for staff, and never retry it.
         record_attention(row, expected_states, f"idempotency conflict: {exc.code}", sent=sent)
         raise
     except EcardError as exc:
+        flush()
         return record_rejected(
             row, expected_states, error=exc, sent=sent, reconciliation=reconciliation
         )
     except BaseException:
+        flush()
         # Anything unexpected after the row was sent may have moved money: reconcile it.
         record_unknown(row, expected_states, error=None, sent=sent)
         raise
@@ -190,6 +204,7 @@ def send_and_record(
         expected_states,
         result,
         sent=sent,
+        exchanges=last,
         abandoned_check=abandoned_check,
         reconciliation=reconciliation,
     )
@@ -316,14 +331,30 @@ def record_outcome(
     result,
     *,
     sent: int,
+    exchanges=(),
     abandoned_check: bool = True,
     reconciliation: bool = False,
 ) -> str:
+    """Write an approval or a decline (with the evidence not yet written) if the row is still in
+    an expected state. The row object gets the outcome as written, so its caller need not read
+    it again: `row.outcome_written` says whether it was (False: `state` is the row's current one).
+    """
     fields = _outcome_fields(result)
     state = fields["state"]
-    updated = _finish(row, expected_states, sent, **fields)
-    if not updated:
+    written = statements.write_outcome(
+        row.id, expected_states, attempts=sent, exchanges=exchanges, **fields
+    )
+    if written is None:
+        if sent:
+            EcardTransaction.objects.filter(id=row.id).update(attempts=F("attempts") + sent)
+        row.outcome_written = False
         return _current_state(row.id)
+    for name, value in fields.items():
+        if name != "completed_at":
+            setattr(row, name, value)
+    for name, value in written.items():
+        setattr(row, name, value)
+    row.outcome_written = True
     if row.original_id:
         _settle_original_after_void(row, result)  # tells the original's caller, if settled
     elif reconciliation:

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import TypedDict, Unpack
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection
 
 from ecard_integration import crypto, ledger, wire
 from ecard_integration.errors import (
@@ -269,10 +269,11 @@ def _run(
         # If this process dies mid-call, the sweep picks the row up once the caller is surely gone.
         next_attempt_at=db_now_plus(budget + settings.ECARD_READ_TIMEOUT + 30),
     )
+    if _inside_a_transaction():
+        # The row must be committed before we send: never inside a caller's transaction.
+        raise RuntimeError("eCard calls must not run inside a database transaction")
     try:
-        # Durable: the row must be committed, not inside a caller's transaction, before we send.
-        with transaction.atomic(durable=True):
-            row.save()
+        row.save(force_insert=True)  # one autocommit INSERT: committed when it returns
     except IntegrityError as exc:
         # The same key sent concurrently (two tabs, a double click): the other call inserted
         # first, and its transaction is this one.
@@ -282,14 +283,23 @@ def _run(
         if original is not None and original.voids.live_voids().exists():
             raise NotVoidableError("this transaction already has a void") from exc
         raise CardBusyError("another transaction on this card is still in progress") from exc
-    if ledger.mark_sent(row.id):
+    row.outcome_written = False
+    if ledger.mark_sent(row):
         ledger.send_and_record(row, prepared, budget_seconds=budget, abandoned_check=False)
-    row.refresh_from_db()
-    # The check record_outcome would make with a query of its own, read off the fresh row.
+    if not row.outcome_written:
+        row.refresh_from_db()  # unknown, rejected, never sent: rare, read what the ledger wrote
+    # An approval the caller gave up meanwhile (read off the outcome's own statement) is voided.
     abandoned = row.caller_intent == CallerIntent.GAVE_UP
     if abandoned and row.state == State.APPROVED and row.kind in VOID_KIND_FOR:
         ledger.enqueue_settle_abandoned(row.id)
     return row
+
+
+def _inside_a_transaction() -> bool:
+    """Whether a caller's atomic block is open (as `atomic(durable=True)` checks it: a test
+    case's own block, which stands for autocommit, does not count)."""
+    blocks = connection.atomic_blocks
+    return bool(blocks) and not getattr(blocks[-1], "_from_testcase", False)
 
 
 def _attempt_made(
