@@ -53,7 +53,8 @@ def write_outcome(
     if exchanges and connection.vendor == "postgresql":
         evidence_sql, evidence_params = returning.insert_sql(EcardExchange, exchanges)
         sql, params = f"WITH evidence AS ({evidence_sql}) {sql}", [*evidence_params, *params]
-    elif exchanges:
-        EcardExchange.objects.bulk_create(exchanges)
+    else:
+        for exchange in exchanges:  # (bulk_create would add BEGIN and COMMIT around one INSERT)
+            exchange.save(force_insert=True)
     rows = returning.fetch(sql, params, answer)
     return rows[0] if rows else None

@@ -86,11 +86,14 @@ class GuestSession:
 
     # --- the order ---
 
-    def order(self) -> Order | None:
+    def order(self, *, attempt_key: str | None = None) -> Order | None:
+        """The visit's order (with a payment form's `attempt_key`: read with its tender)."""
         saved = self.session.get(ORDER)
         if not isinstance(saved, dict):
             return None
-        return selectors.order_for_guest(saved.get("number", ""), saved.get("token", ""))
+        return selectors.order_for_guest(
+            saved.get("number", ""), saved.get("token", ""), attempt_key=attempt_key
+        )
 
     def set_order(self, order: Order) -> None:
         self.session[ORDER] = {"number": order.number, "token": order.access_token}

@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from django.db.models import Prefetch, Q, Sum
+from django.db.models import Prefetch, Q, Subquery, Sum
 from django.utils.crypto import constant_time_compare
 
 from ecard_integration.models import EcardTransaction
@@ -37,14 +37,32 @@ def items_by_id(ids) -> dict[int, Item]:
     return {item.id: item for item in orderable_items().filter(id__in=list(ids))}
 
 
-def order_for_guest(number: str, token: str) -> Order | None:
-    """The order behind a guest's link, or None: a wrong token reads exactly like no order."""
+def order_for_guest(number: str, token: str, *, attempt_key: str | None = None) -> Order | None:
+    """The order behind a guest's link, or None: a wrong token reads exactly like no order.
+
+    With the `attempt_key` of a payment form, the same query also finds the tender that form
+    made, if any (`tender_id_for_attempt` then asks nothing more)."""
     if not isinstance(number, str) or not isinstance(token, str) or len(number) > 12:
         return None
-    order = Order.objects.select_related("store").filter(number=number).first()
+    orders = Order.objects.select_related("store").filter(number=number)
+    if isinstance(attempt_key, str):
+        made = Tender.objects.filter(attempt_key=attempt_key).values("id")[:1]
+        orders = orders.annotate(attempt_tender_id=Subquery(made))
+    order = orders.first()
     if order is None or not constant_time_compare(order.access_token, token):
         return None
+    if isinstance(attempt_key, str):
+        order.read_with_attempt = (attempt_key, order.attempt_tender_id)
     return order
+
+
+def tender_for_attempt(order: Order, attempt_key: str) -> Tender | None:
+    """The tender a payment form with this key made, if any: from the order's own query when it
+    was read with this key (`order_for_guest(..., attempt_key=)`), else one query."""
+    read = getattr(order, "read_with_attempt", None)
+    if read is not None and read[0] == attempt_key:
+        return None if read[1] is None else Tender.objects.get(id=read[1])
+    return Tender.objects.filter(attempt_key=attempt_key).first()
 
 
 def counting_tenders(order: Order):

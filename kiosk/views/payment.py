@@ -28,17 +28,21 @@ logger = logging.getLogger(__name__)
 # --- Paying -------------------------------------------------------------------------------------
 
 
-def order_page(view=None, *, open_only: bool = False):
+def order_page(view=None, *, open_only: bool = False, paying: bool = False):
     """A page of the visit's order: the view gets the order brought up to date; without one the
-    guest goes back to the menu. `open_only`: an order no longer open goes to its status's page."""
+    guest goes back to the menu. `open_only`: an order no longer open goes to its status's page.
+    `paying`: the PIN form's submission gets the order as read, with the tender its attempt key
+    made if any (the payment's own claim checks the order's state, and says why it refused)."""
 
     def decorate(view):
         @wraps(view)
         def wrapper(request, *args, **kwargs):
-            order = request.guest.order()
+            attempt_key = request.POST.get("attempt_key") if paying else None
+            order = request.guest.order(attempt_key=attempt_key)
             if order is None:
                 return SeeOther(url(request.guest, "menu"))
-            order = ordering_services.bring_up_to_date(order)
+            if not paying:
+                order = ordering_services.bring_up_to_date(order)
             if open_only and order.status != OrderStatus.OPEN:
                 return SeeOther(_route(request.guest, order))
             return view(request, order, *args, **kwargs)
@@ -154,7 +158,7 @@ def payment_interrupted(request) -> HttpResponse:
 @guest_view
 @require_POST
 @interrupted_payment_page(payment_interrupted)
-@order_page
+@order_page(paying=True)
 def pay_submit(request, order):
     guest = request.guest
     payment = guest.payment()

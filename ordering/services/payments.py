@@ -25,7 +25,7 @@ from ecard_integration import crypto, wire
 from ecard_integration import services as ecard_services
 from ecard_integration.errors import InvalidInput
 from ecard_integration.models import EcardTransaction, Source, State
-from ordering import selectors
+from ordering import selectors, statements
 from ordering.errors import (
     CARD_BUSY,
     CheckoutClosedError,
@@ -33,6 +33,7 @@ from ordering.errors import (
     PaymentInProgressError,
 )
 from ordering.models import (
+    UNSETTLED_TENDER_STATUSES,
     Order,
     OrderStatus,
     Tender,
@@ -50,7 +51,14 @@ from ordering.services.outcomes import (
     not_payable,
     outcome_for,
 )
-from ordering.services.settlement import find_transaction, link_transaction, refresh_pending, settle
+from ordering.services.settlement import (
+    TENDER_STATUS_FOR_STATE,
+    find_transaction,
+    link_transaction,
+    queue_receipt,
+    refresh_pending,
+    settle,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +106,7 @@ def pay_with_card(
     attempt_key = parse_attempt_key(attempt_key)
     card_hash = crypto.card_hash(card_number)
 
-    existing = Tender.objects.filter(attempt_key=attempt_key).first()
+    existing = selectors.tender_for_attempt(order, attempt_key)
     if existing is not None:
         return _resubmitted(order, existing, card_hash)
 
@@ -123,6 +131,7 @@ def pay_with_card(
                     source=source,
                     terminal_id=terminal_id,
                 )
+                order = _settle_after_redeem(order, tender, row)
                 attempt.sent(
                     row.response_code if row is not None else None,
                     approved=row is not None and row.state == State.APPROVED,
@@ -138,9 +147,6 @@ def pay_with_card(
         # It ended without a tender (refused: blocked, last try): try once more, as it did.
     else:
         raise PaymentInProgressError(CARD_BUSY)
-    order = settle(order)
-    if tender.transaction_id is None or tender.status == TenderStatus.PENDING:
-        tender.refresh_from_db()  # not linked here: another request may have moved it on
     return outcome_for(order, tender)
 
 
@@ -161,38 +167,38 @@ def _first_submission(attempt_key: str, card_hash: str) -> Tender | None:
 def _reserve_tender(
     order: Order, *, card_hash: str, card_last4: str, amount: Decimal | None, attempt_key: str
 ) -> tuple[Tender, bool]:
-    """Claim the order (`open` → `paying`) and write the pending tender, in one transaction.
+    """Claim the order (`open` → `paying`) and write the pending tender, atomically.
 
-    Returns the tender and whether it is new (False: the same form won a race to make it)."""
+    Returns the tender and whether it is new (False: the same form won a race to make it). On
+    PostgreSQL the new tender carries its `claim` (what the order held before it), which
+    `_settle_after_redeem` needs; elsewhere `claim` is None."""
     try:
-        with transaction.atomic():
-            # The claim first (on SQLite a write first takes the lock the whole block needs). It
-            # also checks the checkout's time on the database clock, and, holding the order in
-            # `paying`, keeps every other payment out: no row lock or re-read is needed.
-            claimed = Order.objects.filter(
-                id=order.id,
-                status=OrderStatus.OPEN,
-                created_at__gte=ecard_services.db_now_plus(-checkout_timeout_seconds()),
-            ).update(status=OrderStatus.PAYING, updated_at=Now())
-            if not claimed:
-                raise _NotClaimedError
-            due = selectors.amount_due(order)  # the total never changes; tenders may have
-            if due <= 0:
-                raise CheckoutClosedError("This order is already paid.")
-            if amount is None:
-                amount = due
-            elif amount > due:
-                raise OrderingError(
-                    f"That is more than the ${due} still due. Enter ${due} or less.",
-                    field="amount",
-                )
-            tender = Tender.objects.create(
-                order=order,
+        if statements.in_one_statement():
+            claim = statements.claim_for_payment(
+                order_id=order.id,
+                amount=amount,
                 attempt_key=attempt_key,
-                amount=money(amount),
                 card_last4=card_last4,
                 card_hash=card_hash,
+                timeout_seconds=checkout_timeout_seconds(),
             )
+            if claim is None:
+                raise _NotClaimedError
+            tender = Tender(
+                id=claim.tender_id,
+                order=order,
+                attempt_key=attempt_key,
+                amount=claim.amount,
+                status=TenderStatus.PENDING,
+                card_last4=card_last4,
+                card_hash=card_hash,
+                created_at=claim.created_at,
+            )
+            tender._state.adding, tender._state.db = False, "default"  # as if read from the table
+            tender.claim = claim
+            return tender, True
+        tender = _reserve_tender_portably(order, card_hash, card_last4, amount, attempt_key)
+        tender.claim = None
         return tender, True
     except _NotClaimedError:
         if is_expired(order):
@@ -201,13 +207,53 @@ def _reserve_tender(
                 "This checkout has expired. Any payment on it is being returned. "
                 "Please start a new order."
             ) from None
-        raise not_payable(Order.objects.get(id=order.id)) from None
+        current = Order.objects.get(id=order.id)
+        if current.status == OrderStatus.OPEN:
+            raise _amount_refused(current, amount) from None
+        raise not_payable(current) from None
     except IntegrityError:
         # The same form, submitted twice at once: the other request made the tender.
         existing = Tender.objects.filter(attempt_key=attempt_key).first()
         if existing is not None:
             return existing, False
         raise PaymentInProgressError(PAYMENT_IN_PROGRESS) from None
+
+
+def _reserve_tender_portably(
+    order: Order, card_hash: str, card_last4: str, amount: Decimal | None, attempt_key: str
+) -> Tender:
+    """`_reserve_tender` with the ORM, in one transaction (SQLite)."""
+    with transaction.atomic():
+        # The claim first (on SQLite a write first takes the lock the whole block needs). It
+        # also checks the checkout's time on the database clock, and, holding the order in
+        # `paying`, keeps every other payment out: no row lock or re-read is needed.
+        claimed = Order.objects.filter(
+            id=order.id,
+            status=OrderStatus.OPEN,
+            created_at__gte=ecard_services.db_now_plus(-checkout_timeout_seconds()),
+        ).update(status=OrderStatus.PAYING, updated_at=Now())
+        if not claimed:
+            raise _NotClaimedError
+        due = selectors.amount_due(order)  # the total never changes; tenders may have
+        if due <= 0 or (amount is not None and amount > due):
+            raise _amount_refused(order, amount, due=due)
+        return Tender.objects.create(
+            order=order,
+            attempt_key=attempt_key,
+            amount=money(due if amount is None else amount),
+            card_last4=card_last4,
+            card_hash=card_hash,
+        )
+
+
+def _amount_refused(order: Order, amount: Decimal | None, due: Decimal | None = None):
+    """Why an open order refused this amount: nothing is due any more, or less than asked."""
+    due = selectors.amount_due(order) if due is None else due
+    if due <= 0:
+        return CheckoutClosedError("This order is already paid.")
+    return OrderingError(
+        f"That is more than the ${due} still due. Enter ${due} or less.", field="amount"
+    )
 
 
 class _NotClaimedError(Exception):
@@ -217,7 +263,8 @@ class _NotClaimedError(Exception):
 def _send_redeem(
     tender: Tender, *, card_number: str, pin: str, source: str, terminal_id: str | None
 ) -> EcardTransaction | None:
-    """The redeem, outside any transaction; the tender mirrors its row. None: nothing was sent."""
+    """The redeem, outside any transaction (`_settle_after_redeem` links it to the tender).
+    None: nothing was sent."""
     order = tender.order
     try:
         row = ecard_services.redeem(
@@ -241,8 +288,54 @@ def _send_redeem(
         if row is None:
             _fail_unsent(tender)
             return None
-    link_transaction(tender, row)
     return row
+
+
+def _settle_after_redeem(order: Order, tender: Tender, row: EcardTransaction | None) -> Order:
+    """Link the redeem to its tender and settle the order: on PostgreSQL in one statement when
+    nothing moved meanwhile (`statements.link_and_settle`), else the ORM's way."""
+    claim = getattr(tender, "claim", None)
+    if row is not None and claim is not None and tender.transaction_id is None:
+        status = TENDER_STATUS_FOR_STATE[row.state]
+        wanted = _status_after(order, claim, status)
+        if wanted != OrderStatus.PAYING:
+            settled = statements.link_and_settle(
+                tender_id=tender.id,
+                transaction_id=row.id,
+                tender_status=status,
+                order_id=order.id,
+                wanted=wanted,
+                claim=claim,
+            )
+            if settled.linked:
+                tender.transaction, tender.status = row, status
+            if settled.status is not None:
+                order.status, order.paid_at = settled.status, settled.paid_at
+                order.updated_at = settled.updated_at
+                if wanted == OrderStatus.PAID:
+                    queue_receipt(order)
+                return order
+            if not settled.linked:
+                link_transaction(tender, row)  # released meanwhile: the ORM's way from here
+        else:
+            link_transaction(tender, row)
+    elif row is not None and tender.transaction_id is None:
+        link_transaction(tender, row)
+    order = settle(order)
+    if tender.transaction_id is None or tender.status == TenderStatus.PENDING:
+        tender.refresh_from_db()  # not linked here: another request may have moved it on
+    return order
+
+
+def _status_after(order: Order, claim: statements.Claim, status: str) -> str:
+    """The order's status once this tender has `status`, its other tenders as the claim read
+    them (all settled: the order was open). `settle` decides the same from the table."""
+    if status == TenderStatus.PENDING:
+        return OrderStatus.PAYING
+    if status in UNSETTLED_TENDER_STATUSES:
+        return OrderStatus.PAYMENT_PENDING
+    paid = claim.paid_before + (claim.amount if status == TenderStatus.APPROVED else 0)
+    return OrderStatus.PAID if paid >= order.total else OrderStatus.OPEN
 
 
 def _fail_unsent(tender: Tender) -> None:

@@ -179,6 +179,11 @@ def _completed(order: Order, tenders: list[Tender]) -> None:
     for tender in tenders:
         if tender.status == TenderStatus.APPROVED:
             ecard_services.keep(transaction_id=tender.transaction_id)
+    queue_receipt(order)
+
+
+def queue_receipt(order: Order) -> None:
+    """Have the worker email the receipt of a paid order, once committed (if it has an email)."""
     if order.guest_email:
         # Never fails the payment: if the broker is down, the order sweep sends it instead.
         transaction.on_commit(lambda: enqueue(tasks.send_receipt, order.id))

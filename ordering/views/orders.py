@@ -39,8 +39,8 @@ def order_url(order: Order) -> str:
     return reverse("ordering:order", args=[order.number, order.access_token])
 
 
-def _guest_order(number: str, token: str) -> Order:
-    order = selectors.order_for_guest(number, token)
+def _guest_order(number: str, token: str, *, attempt_key: str | None = None) -> Order:
+    order = selectors.order_for_guest(number, token, attempt_key=attempt_key)
     if order is None:
         raise Http404("No such order")
     return order
@@ -165,7 +165,8 @@ def payment_interrupted(request, number: str, token: str) -> HttpResponse:
 @require_POST
 @interrupted_payment_page(payment_interrupted)
 def order_pay(request, number, token):
-    order = _guest_order(number, token)
+    # The payment form's tender, if a first submission made it, is found with the order.
+    order = _guest_order(number, token, attempt_key=request.POST.get("attempt_key"))
     form = PayForm(request.POST)
     if not form.is_valid():
         return _render_order(request, order, status=400, pay_form=form)
@@ -179,7 +180,7 @@ def order_pay(request, number, token):
 @require_POST
 @interrupted_payment_page(payment_interrupted)
 def order_apply_balance(request, number, token):
-    order = _guest_order(number, token)
+    order = _guest_order(number, token, attempt_key=request.POST.get("attempt_key"))
     form = ApplyBalanceForm(request.POST)
     offer = _offer(request).get(order)
     if offer is None or form.data.get("offer") != offer["id"]:
