@@ -11,10 +11,15 @@ PIN failure), one pipeline. A wrong PIN also notes its scopes for staff (`lockou
 exists+incrby, persist, set per scope, 5 round trips for each of card, session and address: 15).
 """
 
+import json
+import os
+import threading
 import uuid
 from decimal import Decimal
 
 import pytest
+import redis
+from django.core.cache import cache, caches
 from django.urls import reverse
 from redis.connection import AbstractConnection
 
@@ -137,3 +142,68 @@ def test_a_wrong_pin_makes_two_round_trips_and_the_staff_notes(client, menu, san
     assert len(counted) == 1, writes  # every scope counted, with its window, in one pipeline
     # What the pipeline wrote reads back through the cache API (staff tools read it so).
     assert throttle.failures(throttle.Scopes(crypto.card_hash(card))) == {"card": 1}
+
+
+# --- One client per process (config/cache.py) ---------------------------------------------------
+
+
+def test_threads_and_calls_share_one_client_and_pool(monkeypatch):
+    used = []
+    real = redis.Redis.execute_command
+
+    def execute_command(client, *args, **options):
+        used.append(client)
+        return real(client, *args, **options)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", execute_command)
+    backends = []
+
+    def work():
+        backends.append(caches["default"])
+        cache.set("shared-client-probe", 1)
+        cache.get("shared-client-probe")
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    work()
+
+    assert len({id(backend) for backend in backends}) == 3  # Django's caches are per thread
+    assert len(used) == 6
+    assert len({id(client) for client in used}) == 1  # but every call went through one client
+    assert used[0].connection_pool is caches["default"]._cache._get_connection_pool(True)
+
+
+def _pooled_sockets() -> list[list]:
+    """The local address of each idle connection of the process's pool (the last: just used)."""
+    pool = caches["default"]._cache._get_connection_pool(True)
+    return [list(connection._sock.getsockname()) for connection in pool._available_connections]
+
+
+def test_a_forked_child_opens_its_own_connection_and_the_parents_still_works():
+    """gunicorn's preloaded master or Celery's prefork parent forks with the pool built: the
+    child must not talk on the parent's socket (redis-py's pool sees the new process id)."""
+    cache.set("fork-probe", 7)
+    parent_sockets = _pooled_sockets()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report and leave without running any of pytest's teardown
+        try:
+            os.close(read_end)
+            answer = {"value": cache.get("fork-probe"), "sockets": _pooled_sockets()}
+            os.write(write_end, json.dumps(answer).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        answer = json.loads(pipe.read() or "{}")
+    os.waitpid(pid, 0)
+
+    assert answer["value"] == 7
+    assert len(answer["sockets"]) == 1  # the inherited pool started over
+    assert answer["sockets"][0] not in parent_sockets  # with its own connection
+    cache.set("fork-probe", 8)  # the parent's connections were left alone by the child
+    assert cache.get("fork-probe") == 8
+    assert _pooled_sockets() == parent_sockets
