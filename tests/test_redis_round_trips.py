@@ -7,8 +7,8 @@ tests/test_query_counts.py: a checkout by the Django test client, then the pay f
 
 Before the send: the card's guard taken and every scope's counter read (one pipeline). After it:
 the guard released with the card's counter reset (approval) or every scope's counter counted (a
-PIN failure), one pipeline. A wrong PIN also notes its scopes for staff (`lockouts.note`: add,
-exists+incrby, persist, set per scope, 5 round trips for each of card, session and address: 15).
+PIN failure), one pipeline. A wrong PIN also notes its scopes for staff (`lockouts.note`: their
+slot numbers, then the slots: 2 round trips; before issue 14, 5 per scope, 15).
 """
 
 import json
@@ -25,7 +25,7 @@ from redis.connection import AbstractConnection
 
 from ecard_integration import crypto
 from ordering.models import Category, Item, Order, OrderStatus
-from ordering.pins import throttle
+from ordering.pins import lockouts, throttle
 from tests.factories import WRONG_PIN, new_card_number
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
@@ -33,7 +33,7 @@ PIN = "4826"
 CARD_BALANCE = "500.00"  # of the `card` fixture (tests/conftest.py)
 
 PAYMENT_ROUND_TRIPS = 2
-LOCKOUT_NOTE_ROUND_TRIPS = 5 * 3  # per scope (card, session, address): add, incr (2), touch, set
+LOCKOUT_NOTE_ROUND_TRIPS = 2  # the slot numbers, then the slots
 
 
 class RoundTrips:
@@ -138,6 +138,11 @@ def test_a_wrong_pin_makes_two_round_trips_and_the_staff_notes(client, menu, san
     order.refresh_from_db()
     assert order.status != OrderStatus.PAID
     assert len(writes) <= PAYMENT_ROUND_TRIPS + LOCKOUT_NOTE_ROUND_TRIPS, writes
+    # The staff list reads what the pipelines noted, through the cache API.
+    noted = {lockout.scope: lockout for lockout in lockouts.current()}
+    assert set(noted) == {"card", "session", "ip"}
+    assert noted["card"].label == f"Card •••• {card[-4:]}"
+    assert noted["card"].failures == 1
     counted = [write for write in writes if "INCRBY" in write and "EXPIRE" in write]
     assert len(counted) == 1, writes  # every scope counted, with its window, in one pipeline
     # What the pipeline wrote reads back through the cache API (staff tools read it so).

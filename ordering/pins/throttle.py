@@ -309,7 +309,7 @@ def guard_held(card_hash: str) -> bool:
 # --- One guest attempt in two round trips --------------------------------------------------------
 
 
-def _redis() -> RedisCache | None:
+def pipelined_cache() -> RedisCache | None:
     """The default cache when it is our Redis backend (pipelines); None on the database cache,
     where the same steps are plain cache calls one after the other."""
     backend = caches["default"]
@@ -328,7 +328,7 @@ def take_card(scopes: Scopes, seconds: float) -> tuple[bool, dict[str, int]]:
 def _take_card(scopes: Scopes, timeout: int) -> tuple[bool, dict[str, int]]:
     keys = _keys(scopes)
     guard = guard_key(scopes.card_hash)
-    redis = _redis()
+    redis = pipelined_cache()
     if redis is None:
         acquired = cache.add(guard, 1, timeout=timeout)
         values = cache.get_many(list(keys.values()))
@@ -353,7 +353,7 @@ def end_attempt(scopes: Scopes, *, failed: bool, approved: bool) -> None:
     restarted), or an approval's reset of the card's count, then the card's guard released. The
     guard goes last, so the next attempt on the card reads the counts. Logged and swallowed on a
     cache error (eCard's count is in the ledger)."""
-    redis = _redis()
+    redis = pipelined_cache()
     if redis is None:
         if failed:
             record_failure(scopes)
