@@ -7,8 +7,9 @@ device, online session, network address of an online guest) and where it happene
 numbered slots (`cache.incr` hands out the numbers, so concurrent requests do not overwrite each
 other; on Redis one INCRBY numbers an attempt's entries and one pipeline writes them) that expire
 with the longest throttle window; the sequence itself never expires (the database cache's `incr`
-re-saves a key with the default timeout, so it is set to last again after each one); `current()` reads the recent slots and the live counts. A card's entry also shows
-eCard's own count of wrong PINs in a row, read from the ledger (`throttle.ecard_pin_count`).
+re-saves a key with the default timeout, so it is set to last again after each one); `current()`
+reads the recent slots and the live counts. A card's entry also shows eCard's own count of wrong
+PINs in a row, read from the ledger (`throttle.ecard_pin_count`).
 
 Noting comes after the PIN was sent (or refused): a cache error is logged and swallowed.
 
