@@ -1,9 +1,10 @@
 """One guarded PIN attempt, for every guest flow (an online payment, a kiosk payment or balance).
 
-Before the PIN is sent: our throttle (`throttle.check`), the card's guard (one attempt per card at
-a time), the throttle again holding the card, and eCard's own count of wrong PINs in a row. After
-the send: the failure counted (or the card's count reset) and refused or failed attempts noted for
-staff. Who the attempt is counted against is a `Guest`: online by session and address, at a kiosk
+Before the PIN is sent: the card's guard (one attempt per card at a time) taken and our throttle's
+counts read holding it, in one round trip to the cache (`throttle.take_card`), then eCard's own
+count of wrong PINs in a row (the ledger). After the send, one more: the failure counted (or the
+card's count reset) and the guard released (`throttle.end_attempt`); refused or failed attempts are
+noted for staff. Who the attempt is counted against is a `Guest`: online by session and address, at a kiosk
 by its device (every kiosk of a store shares one public address, so never by address).
 """
 
@@ -70,13 +71,15 @@ class PinAttempt:
         self.scopes = guest.scopes(card_hash)
         self.card_last4 = card_last4
         self.origin = guest.origin
+        self.holds_card = False  # the card's guard, until `sent` or `release` lets it go
 
     def note_for_staff(self) -> None:
         """A failed or refused PIN attempt: list its throttle counters on the lockouts page."""
         lockouts.note(scopes=self.scopes, card_last4=self.card_last4, origin=self.origin)
 
-    def refuse_if_blocked(self) -> None:
-        if throttle.check(self.scopes):
+    def refuse_if_blocked(self, counts: dict[str, int]) -> None:
+        if throttle.blocked(counts):
+            self.release()  # before the staff note's round trips: another guest may try the card
             self.note_for_staff()
             raise PinThrottledError(throttle.BLOCKED_MESSAGE)
 
@@ -92,12 +95,19 @@ class PinAttempt:
             raise LastTryError(LAST_TRY)
 
     def sent(self, response_code: str | None, *, approved: bool) -> None:
-        """Count what eCard answered. After the send: a cache failure is logged and swallowed."""
-        if response_code is not None and wire.decline_reason(response_code).counts_against_pin:
-            throttle.record_failure(self.scopes)
+        """Count what eCard answered and release the card. After the send: a cache failure is
+        logged and swallowed."""
+        failed = response_code is not None and wire.decline_reason(response_code).counts_against_pin
+        self.holds_card = False
+        throttle.end_attempt(self.scopes, failed=failed, approved=approved)
+        if failed:
             self.note_for_staff()
-        elif approved:
-            throttle.reset(self.card_hash)
+
+    def release(self) -> None:
+        """Release the card if `sent` did not (refused before the send, or no answer to count)."""
+        if self.holds_card:
+            self.holds_card = False
+            throttle.release_card(self.card_hash)
 
 
 @contextmanager
@@ -108,14 +118,17 @@ def guarded_attempt(
     attempt holds the card. Raises `PinThrottledError`, `LastTryError` or
     `throttle.ThrottleUnavailableError` when nothing may be sent."""
     attempt = PinAttempt(guest, card_hash, card_number[-4:])
-    attempt.refuse_if_blocked()
-    with throttle.card_guard(card_hash, seconds=guest_call_seconds() + 5) as acquired:
+    acquired, counts = throttle.take_card(attempt.scopes, seconds=guest_call_seconds() + 5)
+    attempt.holds_card = acquired
+    try:
+        attempt.refuse_if_blocked(counts)  # blocked beats busy, as when checked before the guard
         if not acquired:
             yield None
             return
-        attempt.refuse_if_blocked()  # again, holding the card: a parallel attempt may have failed
         attempt.check_ecard_count(confirm_last_try)
         yield attempt
+    finally:
+        attempt.release()
 
 
 def last_try_due(guest: Guest, card_hash: str) -> bool:

@@ -5,10 +5,11 @@ be enumerated). Each time a guest's PIN attempt fails or is refused as blocked, 
 kiosk, the throttle keys involved are noted here with labels staff can read (card •••• 1234, kiosk
 device, online session, network address of an online guest) and where it happened. Notes go into
 numbered slots (`cache.incr` hands out the numbers, so concurrent requests do not overwrite each
-other) that expire with the longest throttle window; the sequence itself never expires (the
-database cache's `incr` re-saves a key with the default timeout, so it is set to last again after
-each one); `current()` reads the recent slots and the live counts. A card's entry also shows
-eCard's own count of wrong PINs in a row, read from the ledger (`throttle.ecard_pin_count`).
+other; on Redis one INCRBY numbers an attempt's entries and one pipeline writes them) that expire
+with the longest throttle window; the sequence itself never expires (the database cache's `incr`
+re-saves a key with the default timeout, so it is set to last again after each one); `current()`
+reads the recent slots and the live counts. A card's entry also shows eCard's own count of wrong
+PINs in a row, read from the ledger (`throttle.ecard_pin_count`).
 
 Noting comes after the PIN was sent (or refused): a cache error is logged and swallowed.
 
@@ -120,6 +121,7 @@ def note(*, scopes: throttle.Scopes, card_last4: str, origin: Origin) -> None:
         "device": origin.device_label,
     }
     noted_at = timezone.now().isoformat(timespec="seconds")
+    entries = []
     for scope, key in throttle.keys(scopes).items():
         entry = {
             "key": key,
@@ -130,7 +132,13 @@ def note(*, scopes: throttle.Scopes, card_last4: str, origin: Origin) -> None:
         }
         if scope == "card":
             entry["card_hash"] = scopes.card_hash
-        throttle.after_send(_add, entry)
+        entries.append(entry)
+    redis = throttle.pipelined_cache()
+    if redis is None:
+        for entry in entries:
+            throttle.after_send(_add, entry)
+    else:
+        throttle.after_send(_add_pipelined, redis, entries)
 
 
 def _add(entry: dict) -> None:
@@ -144,6 +152,23 @@ def _add(entry: dict) -> None:
     # would restart and hide live blocks. The sequence must outlive every slot.
     cache.touch(SEQUENCE_KEY, timeout=None)
     cache.set(f"{SLOT_PREFIX}{slot}", entry, timeout=_slot_seconds())
+
+
+def _add_pipelined(redis, entries: list[dict]) -> None:
+    """On Redis, two round trips for all of an attempt's entries: their slot numbers (INCRBY
+    makes the sequence when missing and keeps it without expiry), then the slots."""
+    sequence = redis.make_and_validate_key(SEQUENCE_KEY)
+    pipe = redis.pipeline()
+    pipe.incrby(sequence, len(entries))
+    pipe.persist(sequence)  # in case an older writer left it with a timeout
+    last, _persisted = pipe.execute()
+    pipe = redis.pipeline()
+    seconds = _slot_seconds()
+    for slot, entry in enumerate(entries, start=last - len(entries) + 1):
+        pipe.set(
+            redis.make_and_validate_key(f"{SLOT_PREFIX}{slot}"), redis.encode(entry), ex=seconds
+        )
+    pipe.execute()
 
 
 def current(*, blocked_only: bool = False) -> list[Lockout]:

@@ -27,6 +27,11 @@ API::
     with throttle.card_guard(card_hash) as acquired:  # one PIN attempt per card at a time
         ...
 
+    # One guest attempt in two round trips (ordering.pins.attempt):
+    acquired, counts = throttle.take_card(scopes, seconds)  # the guard taken, the counts read
+    throttle.blocked(counts)
+    throttle.end_attempt(scopes, failed=..., approved=...)   # counted or reset, guard released
+
 The cache may be down. Every cache call goes through `before_send` or `after_send`: before
 anything is sent to eCard a cache error raises `ThrottleUnavailableError` (an attempt we could not
 count is never sent); after the send it is logged and swallowed (the outcome always reaches the
@@ -42,9 +47,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import DatabaseError
 
+from config.cache import RedisCache
 from ecard_integration import wire
 
 logger = logging.getLogger(__name__)
@@ -179,9 +185,7 @@ def failures(scopes: Scopes) -> dict[str, int]:
 def check(scopes: Scopes) -> bool:
     """True when a PIN attempt must not be sent: one of the scopes reached its limit. Raises
     `ThrottleUnavailableError` when the cache cannot say."""
-    limits = _limits()
-    counts = failures(scopes)
-    return any(count >= limits[scope][0] for scope, count in counts.items())
+    return blocked(failures(scopes))
 
 
 def record_failure(scopes: Scopes) -> None:
@@ -190,6 +194,12 @@ def record_failure(scopes: Scopes) -> None:
     limits = _limits()
     for scope, key in _keys(scopes).items():
         after_send(_increment, key, limits[scope][1])
+
+
+def blocked(counts: dict[str, int]) -> bool:
+    """Whether failure counts (`failures`, `take_card`) reach a scope's limit."""
+    limits = _limits()
+    return any(count >= limits[scope][0] for scope, count in counts.items())
 
 
 def _increment(key: str, window: int) -> None:
@@ -294,3 +304,77 @@ def card_guard(card_hash: str, seconds: float = 60):
 def guard_held(card_hash: str) -> bool:
     """Whether an attempt holds the card now (a cache error: assume not, and stop waiting)."""
     return after_send(cache.get, guard_key(card_hash)) is not None
+
+
+# --- One guest attempt in two round trips --------------------------------------------------------
+
+
+def pipelined_cache() -> RedisCache | None:
+    """The default cache when it is our Redis backend (pipelines); None on the database cache,
+    where the same steps are plain cache calls one after the other."""
+    backend = caches["default"]
+    return backend if isinstance(backend, RedisCache) else None
+
+
+def take_card(scopes: Scopes, seconds: float) -> tuple[bool, dict[str, int]]:
+    """Before the send, one round trip: take the card's guard (as `card_guard`) and read every
+    scope's failures. The read runs after the guard on the server, so once acquired it is the
+    count no parallel attempt can still change; it is read when not acquired too, so a blocked
+    guest hears "blocked", not "busy". Returns (acquired, counts); the caller releases the guard
+    (`release_card` or `end_attempt`). Raises `ThrottleUnavailableError` (nothing sent)."""
+    return before_send(_take_card, scopes, int(seconds) + 1)
+
+
+def _take_card(scopes: Scopes, timeout: int) -> tuple[bool, dict[str, int]]:
+    keys = _keys(scopes)
+    guard = guard_key(scopes.card_hash)
+    redis = pipelined_cache()
+    if redis is None:
+        acquired = cache.add(guard, 1, timeout=timeout)
+        values = cache.get_many(list(keys.values()))
+    else:
+        pipe = redis.pipeline()
+        pipe.set(redis.make_and_validate_key(guard), redis.encode(1), nx=True, ex=timeout)
+        pipe.mget([redis.make_and_validate_key(key) for key in keys.values()])
+        took, raw = pipe.execute()
+        acquired = bool(took)
+        values = {key: redis.decode(value) for key, value in zip(keys.values(), raw, strict=True)}
+    return acquired, {scope: int(values.get(key) or 0) for scope, key in keys.items()}
+
+
+def release_card(card_hash: str) -> None:
+    """Release a guard `take_card` acquired, nothing counted (refused, or ended without an
+    answer). Never fails: the key expires by itself."""
+    after_send(cache.delete, guard_key(card_hash))
+
+
+def end_attempt(scopes: Scopes, *, failed: bool, approved: bool) -> None:
+    """After the send, one round trip: a PIN failure counted in every scope (each window
+    restarted), or an approval's reset of the card's count, then the card's guard released. The
+    guard goes last, so the next attempt on the card reads the counts. Logged and swallowed on a
+    cache error (eCard's count is in the ledger)."""
+    redis = pipelined_cache()
+    if redis is None:
+        if failed:
+            record_failure(scopes)
+        elif approved:
+            reset(scopes.card_hash)
+        release_card(scopes.card_hash)
+        return
+    after_send(_end_attempt_pipelined, redis, scopes, failed=failed, approved=approved)
+
+
+def _end_attempt_pipelined(redis: RedisCache, scopes: Scopes, *, failed: bool, approved: bool):
+    # MULTI/EXEC (still one write and one read): an INCR never lands without its EXPIRE, and no
+    # other attempt runs between the counts and the guard's release.
+    pipe = redis.pipeline(transaction=True)
+    if failed:
+        limits = _limits()
+        for scope, key in _keys(scopes).items():
+            key = redis.make_and_validate_key(key)
+            pipe.incr(key)  # a missing key starts at 1; stored as an integer, as `cache.incr`
+            pipe.expire(key, limits[scope][1])
+    elif approved:
+        pipe.delete(redis.make_and_validate_key(card_key(scopes.card_hash)))
+    pipe.delete(redis.make_and_validate_key(guard_key(scopes.card_hash)))
+    pipe.execute()

@@ -16,7 +16,7 @@ def serve_cache(tmp_path, settings):
     config/settings.py's Redis cache), checked to really be the one Django's cache uses."""
     server = RedisServer(tmp_path).start()
     settings.CACHES = {"default": {**django_settings.CACHES["default"], "LOCATION": server.url()}}
-    assert settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert settings.CACHES["default"]["BACKEND"] == "config.cache.RedisCache"
     cache.set("outage-probe", "here")
     client = redis.Redis.from_url(server.url())
     assert any(key.endswith(b"outage-probe") for key in client.keys("*"))  # really this server

@@ -9,7 +9,7 @@ from ecard_integration import crypto
 from ecard_integration.wire import DeclineReason
 from ordering import services
 from ordering.pins import lockouts, throttle
-from ordering.pins.attempt import Guest
+from ordering.pins.attempt import Guest, guarded_attempt
 from tests.factories import PIN, WRONG_PIN, make_order, new_card_number, pay
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -194,3 +194,53 @@ def test_a_right_pin_or_short_funds_reset_ecards_count_other_declines_do_not(
     assert pay(order, card).kind == "insufficient"  # 51: the PIN was checked, and right
     assert _ecard_count(card) == 0
     assert sandbox.card(card)["failed_pin_attempts"] == 0
+
+
+# --- One attempt in two round trips on Redis, plain calls on the database cache (issue 14) ------
+
+
+def test_an_attempts_two_steps_write_what_the_cache_api_reads(settings):
+    settings.PIN_THROTTLE_IP_SECONDS = 1
+    card_hash = "d" * 64
+    online = throttle.Scopes(card_hash, session="session-9", ip="192.0.2.9")
+
+    assert throttle.take_card(online, seconds=30) == (True, {"card": 0, "session": 0, "ip": 0})
+    assert throttle.guard_held(card_hash)
+    assert throttle.take_card(online, seconds=30)[0] is False  # one attempt per card at a time
+    throttle.end_attempt(online, failed=True, approved=False)
+    assert not throttle.guard_held(card_hash)  # released with the counts
+    assert cache.get(f"pin-throttle:card:{card_hash}") == 1
+    assert throttle.failures(online) == {"card": 1, "session": 1, "ip": 1}
+
+    acquired, counts = throttle.take_card(online, seconds=30)
+    assert acquired
+    assert counts == {"card": 1, "session": 1, "ip": 1}
+    throttle.end_attempt(online, failed=False, approved=True)
+    assert not throttle.guard_held(card_hash)
+    time.sleep(1.2)  # the address's window, set again by the pipeline's EXPIRE
+    assert throttle.failures(online) == {"card": 0, "session": 1, "ip": 0}
+
+
+def _attempt(guest, card):
+    with guarded_attempt(
+        guest, card_number=card, card_hash=crypto.card_hash(card), confirm_last_try=False
+    ) as attempt:
+        return attempt
+
+
+def test_a_blocked_guest_hears_blocked_not_busy_and_leaves_the_card_free():
+    card = new_card_number()
+    card_hash = crypto.card_hash(card)
+    guest = Guest.online(session_key="s-blocked", ip="192.0.2.10")
+    for _ in range(2):
+        throttle.record_failure(guest.scopes(card_hash))
+
+    with throttle.card_guard(card_hash) as held:  # another attempt holds the card
+        assert held
+        with pytest.raises(services.PinThrottledError):
+            _attempt(guest, card)
+        assert throttle.guard_held(card_hash)  # the other attempt's guard, untouched
+
+    with pytest.raises(services.PinThrottledError):
+        _attempt(guest, card)
+    assert not throttle.guard_held(card_hash)  # taken with the counts, released when refused
