@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models.functions import Now
 
+from config import returning
 from ecard_integration import services as ecard_services
 from ecard_integration.models import CallerIntent, EcardTransaction, Kind, State
 from ecard_integration.tasks import enqueue
@@ -142,8 +143,14 @@ def settle(order: Order) -> Order:
         changes = {"status": wanted, "updated_at": Now()}
         if wanted == OrderStatus.PAID:
             changes["paid_at"] = Now()
-        if Order.objects.filter(id=current.id, status=current.status).update(**changes):
-            current = Order.objects.get(id=current.id)
+        written = returning.update_returning(
+            Order.objects.filter(id=current.id, status=current.status),
+            ["status", "updated_at", "paid_at"],
+            **changes,
+        )
+        if written is not None:
+            for name, value in written.items():  # the row as written: no second read
+                setattr(current, name, value)
             if wanted == OrderStatus.PAID:
                 _completed(current, tenders)
             return current
