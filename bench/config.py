@@ -5,12 +5,17 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 
+# Scenario A's baselines (bench/views.py), routed by bench/urls.py only.
+BARE_PATH = "/__bench__/bare/"
+WRITE_PATH = "/__bench__/write/"
+
 
 @dataclass(frozen=True)
 class BenchConfig:
     mode: str
     a_total: int  # redemptions per side in A
     a_concurrency: int
+    baseline_total: int  # bare POSTs of each baseline in A (they are cheap: more than a_total)
     b_solo: int  # redemptions by one guest alone in B
     b_seconds: float
     b_warmup: float
@@ -32,6 +37,7 @@ QUICK = BenchConfig(
     mode="quick",
     a_total=300,
     a_concurrency=16,
+    baseline_total=1000,
     b_solo=10,
     b_seconds=10,
     b_warmup=2,
@@ -43,6 +49,7 @@ FULL = BenchConfig(
     mode="full",
     a_total=2000,
     a_concurrency=16,
+    baseline_total=4000,
     b_solo=40,
     b_seconds=60,
     b_warmup=5,

@@ -2,7 +2,8 @@
 
 One `Stack`: a fresh PostgreSQL database (`bench`), Redis database 5 (flushed), a local eCard
 sandbox (own temporary state dir and credentials), migrations, the demo menu, gunicorn with
-`config/gunicorn.conf.py` and a Celery worker, all with `DEBUG=0` and freshly drawn secrets.
+`config/gunicorn.conf.py` and a Celery worker, all with `DEBUG=0` and freshly drawn secrets, on
+`bench.settings` (production's settings plus the baseline views of scenario A and their table).
 The bench process itself loads Django with the same environment, to prepare data, to run the raw
 client side by side, and to count queries.
 """
@@ -100,9 +101,11 @@ class Stack:
         self.env = self._environment()
         self._setup_django()
         self._run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], "migrate")
+        from bench.models import create_table
         from ordering.demo import seed_menu
 
         seed_menu()
+        create_table()
         self.start_web()
         self.start_worker()
         return self
@@ -147,7 +150,7 @@ class Stack:
             if name.startswith(("GUNICORN_", "DJANGO_")) or name in ("DATABASE_URL", "REDIS_URL"):
                 env.pop(name)
         env.update(
-            DJANGO_SETTINGS_MODULE="config.settings",
+            DJANGO_SETTINGS_MODULE="bench.settings",
             DEBUG="0",
             SECRET_KEY=secrets.token_urlsafe(48),
             ALLOWED_HOSTS="127.0.0.1,localhost",
