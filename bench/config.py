@@ -19,6 +19,7 @@ class BenchConfig:
     b_solo: int  # redemptions by one guest alone in B
     b_seconds: float
     b_warmup: float
+    b_open_seconds: float  # B′: measured seconds of open-loop arrivals (after b_warmup)
     d_total: int  # unknown transactions to drain in D
     d_deadline: float
     e_seconds: float
@@ -41,6 +42,7 @@ QUICK = BenchConfig(
     b_solo=10,
     b_seconds=10,
     b_warmup=2,
+    b_open_seconds=10,
     d_total=500,
     d_deadline=120,
     e_seconds=5,
@@ -53,6 +55,7 @@ FULL = BenchConfig(
     b_solo=40,
     b_seconds=60,
     b_warmup=5,
+    b_open_seconds=60,
     d_total=10_000,
     d_deadline=900,
     e_seconds=30,

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+SOLO_P50_OVERHEAD_MAX = 8  # % over 150 ms, one guest alone (issue 14)
 
 
 def machine() -> dict:
@@ -80,24 +81,8 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
     if "web" in b:
         web, over, met = b["web"], b["overhead_pct"], b["met"]
         add(("B", "p50 / p95 / p99 ms (64 guests)", _ms(web), "", ""))
-        add(
-            (
-                "B",
-                "p50 overhead over 150 ms",
-                f"{over['p50']:.0f} %",
-                "<= 10 %",
-                _mark(met["p50_overhead"]),
-            )
-        )
-        add(
-            (
-                "B",
-                "p99 overhead over 150 ms",
-                f"{over['p99']:.0f} %",
-                "<= 25 %",
-                _mark(met["p99_overhead"]),
-            )
-        )
+        # 64 guests back to back queue on a CPU-bound stack: the latency goals are B′'s.
+        add(("B", "p50 / p99 overhead over 150 ms (queueing)", _pct(over), "report", ""))
         add(
             (
                 "B",
@@ -117,6 +102,16 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
             )
         )
         add(("B", "one guest alone: p50 / p95 / p99 ms", _ms(b["solo"]), "", ""))
+        solo = b["solo_overhead_pct"]["p50"]
+        add(
+            (
+                "B",
+                "one guest alone: p50 overhead over 150 ms",
+                f"{solo:.0f} %",
+                f"<= {SOLO_P50_OVERHEAD_MAX} %",
+                _mark(solo <= SOLO_P50_OVERHEAD_MAX),
+            )
+        )
         add(("B", "raw client, 64 threads: p50 / p95 / p99", _ms(b["raw"]), "", ""))
         add(("B", "errors", str(web["errors"]), "0", ""))
         add(
@@ -130,6 +125,7 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
         )
     elif b:
         add(("B", "error", b.get("error", "?")[:60], "", "NO"))
+    _open_loop_rows(add, results.get("B'") or {})
     c = results.get("C") or {}
     if "met" in c:
         add(
@@ -269,6 +265,58 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
             )
         )
     return out
+
+
+def _open_loop_rows(add, o: dict) -> None:
+    """B′: Poisson arrivals at half of A's web rate, sandbox latency 150 ms."""
+    if "web" not in o:
+        if o:
+            add(("B′", "error", o.get("error", "?")[:60], "", "NO"))
+        return
+    web, over, goal, met = o["web"], o["overhead_pct"], o["goal"], o["met"]
+    add(("B′", "p50 / p95 / p99 ms (open loop, from arrival)", _ms(web), "", ""))
+    add(
+        (
+            "B′",
+            "p50 overhead over 150 ms",
+            f"{over['p50']:.0f} %",
+            f"<= {goal['p50_overhead_pct_max']} %",
+            _mark(met["p50_overhead"]),
+        )
+    )
+    add(
+        (
+            "B′",
+            "p99 overhead over 150 ms",
+            f"{over['p99']:.0f} %",
+            f"<= {goal['p99_overhead_pct_max']} %",
+            _mark(met["p99_overhead"]),
+        )
+    )
+    offered = f"offered {o['offered_rate']:.1f}" + (" (A / 2)" if o["offered_from"] == "A" else "")
+    add(("B′", f"payments/s: achieved / {offered}", f"{o['achieved_rate']:.1f}", "", ""))
+    add(
+        (
+            "B′",
+            f"errors / arrivals waiting for a guest ({o['guests']} guests)",
+            f"{web['errors']} / {o['starved']}",
+            "0 / 0",
+            "",
+        )
+    )
+    add(
+        (
+            "B′",
+            "other load on the machine (cores)",
+            f"{o['machine']['other_cores_busy']:.2f}",
+            "",
+            "",
+        )
+    )
+
+
+def _pct(over: dict) -> str:
+    return f"{over['p50']:.0f} / {over['p99']:.0f} %"
 
 
 def _baseline_rows(add, a: dict) -> None:

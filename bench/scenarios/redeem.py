@@ -29,6 +29,31 @@ class WebGuest:
     lock: threading.Lock
 
 
+def web_guest(stack, card: str, orders, lock: threading.Lock) -> WebGuest:
+    """A guest with its own session cookie jar, CSRF token (from the menu) and card."""
+    guest = stack.guest()
+    if guest.get("/").status != 200 or not guest.csrf:
+        raise RuntimeError("the menu did not answer with a CSRF token")
+    return WebGuest(guest, card, orders, lock)
+
+
+def pay(state: WebGuest) -> None:
+    """One payment of the next open order, as the order page's form posts it."""
+    with state.lock:
+        number, token, _ = next(state.orders)
+    response = state.guest.post(
+        f"/orders/{number}/{token}/pay/",
+        {
+            "card_number": state.card,
+            "pin": data.PIN,
+            "amount": "",
+            "attempt_key": uuid.uuid4().hex,
+        },
+    )
+    if response.status != 303 or not response.location.endswith(f"/{token}/"):
+        raise RuntimeError(f"pay answered {response.status}: {response.text[:200]}")
+
+
 def meter_for(stack, *, raw: bool = False) -> CpuMeter:
     import os
 
@@ -68,25 +93,7 @@ def web_redeems(
     lock = threading.Lock()
 
     def make_state(i: int) -> WebGuest:
-        guest = stack.guest()
-        if guest.get("/").status != 200 or not guest.csrf:
-            raise RuntimeError("the menu did not answer with a CSRF token")
-        return WebGuest(guest, cards[i], orders, lock)
-
-    def step(state: WebGuest) -> None:
-        with state.lock:
-            number, token, _ = next(state.orders)
-        response = state.guest.post(
-            f"/orders/{number}/{token}/pay/",
-            {
-                "card_number": state.card,
-                "pin": data.PIN,
-                "amount": "",
-                "attempt_key": uuid.uuid4().hex,
-            },
-        )
-        if response.status != 303 or not response.location.endswith(f"/{token}/"):
-            raise RuntimeError(f"pay answered {response.status}: {response.text[:200]}")
+        return web_guest(stack, cards[i], orders, lock)
 
     before_stats = stack.control.stats()
     before_ledger = _ledger_counts()
@@ -95,7 +102,7 @@ def web_redeems(
     result = load.run(
         concurrency,
         make_state,
-        step,
+        pay,
         total=total,
         seconds=seconds,
         warmup=warmup,
