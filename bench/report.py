@@ -9,6 +9,8 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench import report_lean
+
 RESULTS = Path(__file__).resolve().parent / "results"
 SOLO_P50_OVERHEAD_MAX = 8  # % over 150 ms, one guest alone (issue 14)
 
@@ -74,7 +76,9 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
             )
         )
         if "baselines" in a:
-            _baseline_rows(add, a)
+            report_lean.baseline_rows(add, a)
+        if "round_trips" in a:
+            report_lean.round_trip_rows(add, a["round_trips"])
     elif a:
         add(("A", "error", a.get("error", "?")[:60], "", "NO"))
     b = results.get("B") or {}
@@ -125,7 +129,7 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
         )
     elif b:
         add(("B", "error", b.get("error", "?")[:60], "", "NO"))
-    _open_loop_rows(add, results.get("B'") or {})
+    report_lean.open_loop_rows(add, results.get("B'") or {})
     c = results.get("C") or {}
     if "met" in c:
         add(
@@ -267,96 +271,8 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
     return out
 
 
-def _open_loop_rows(add, o: dict) -> None:
-    """B′: Poisson arrivals at half of A's web rate, sandbox latency 150 ms."""
-    if "web" not in o:
-        if o:
-            add(("B′", "error", o.get("error", "?")[:60], "", "NO"))
-        return
-    web, over, goal, met = o["web"], o["overhead_pct"], o["goal"], o["met"]
-    add(("B′", "p50 / p95 / p99 ms (open loop, from arrival)", _ms(web), "", ""))
-    add(
-        (
-            "B′",
-            "p50 overhead over 150 ms",
-            f"{over['p50']:.0f} %",
-            f"<= {goal['p50_overhead_pct_max']} %",
-            _mark(met["p50_overhead"]),
-        )
-    )
-    add(
-        (
-            "B′",
-            "p99 overhead over 150 ms",
-            f"{over['p99']:.0f} %",
-            f"<= {goal['p99_overhead_pct_max']} %",
-            _mark(met["p99_overhead"]),
-        )
-    )
-    offered = f"offered {o['offered_rate']:.1f}" + (" (A / 2)" if o["offered_from"] == "A" else "")
-    add(("B′", f"payments/s: achieved / {offered}", f"{o['achieved_rate']:.1f}", "", ""))
-    add(
-        (
-            "B′",
-            f"errors / arrivals waiting for a guest ({o['guests']} guests)",
-            f"{web['errors']} / {o['starved']}",
-            "0 / 0",
-            "",
-        )
-    )
-    add(
-        (
-            "B′",
-            "other load on the machine (cores)",
-            f"{o['machine']['other_cores_busy']:.2f}",
-            "",
-            "",
-        )
-    )
-
-
 def _pct(over: dict) -> str:
     return f"{over['p50']:.0f} / {over['p99']:.0f} %"
-
-
-def _baseline_rows(add, a: dict) -> None:
-    """A's baselines: server CPU (gunicorn + PostgreSQL) per request, same run, same gunicorn."""
-    base, server = a["baselines"], a["server_cpu_ms"]
-    bare, write = base["bare"], base["write"]
-    add(("A", "server CPU ms/request: payment", f"{server['payment']:.1f}", "", ""))
-    add(("A", "server CPU ms/request: (a) POST, session + CSRF", f"{server['bare']:.1f}", "", ""))
-    add(("A", "server CPU ms/request: (b) (a) + INSERT + UPDATE", f"{server['write']:.1f}", "", ""))
-    add(("A", "CPU ms/request: raw client (bench process)", f"{server['raw client']:.1f}", "", ""))
-    add(
-        (
-            "A",
-            "payment / (a) server CPU",
-            f"{a['payment_per_bare']:.1f}",
-            f"<= {a['goal']['payment_per_bare_max']:.0f}",
-            _mark(a["met_payment_per_bare"]),
-        )
-    )
-    add(("A", "(a) / (b) requests/s", f"{bare['rate']:.0f} / {write['rate']:.0f}", "", ""))
-    add(("A", "(a) / (b) errors", f"{bare['errors']} / {write['errors']}", "0", ""))
-    cores = a["raw_cores"]
-    add(
-        (
-            "A",
-            "raw side cores busy: client (one process) / sandbox",
-            f"{cores['raw client']:.2f} / {cores['sandbox']:.2f}",
-            "",
-            "",
-        )
-    )
-    add(
-        (
-            "A",
-            "other load on the machine (cores, (a) / (b))",
-            f"{bare['machine']['other_cores_busy']:.2f} / {write['machine']['other_cores_busy']:.2f}",
-            "",
-            "",
-        )
-    )
 
 
 def _ms(figures: dict) -> str:

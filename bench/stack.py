@@ -263,6 +263,7 @@ class Stack:
         if process is None or process.poll() is not None:
             return
         os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, signal.SIGCONT)  # a worker paused by bench/counters.py, too
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -306,6 +307,48 @@ class Stack:
                 [DATABASE],
             ).fetchall()
         return [row[0] for row in rows]
+
+    def _admin(self):
+        """A connection to the `postgres` database: its own statements never count for the bench's."""
+        import psycopg
+
+        return psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True)
+
+    def database_counters(self) -> dict[str, int]:
+        """The bench database's transaction and connection counters (pg_stat_database)."""
+        with self._admin() as conn:
+            row = conn.execute(
+                "SELECT xact_commit, xact_rollback, sessions FROM pg_stat_database"
+                " WHERE datname = %s",
+                [DATABASE],
+            ).fetchone()
+        return dict(zip(("xact_commit", "xact_rollback", "sessions"), row, strict=True))
+
+    def flush_database_stats(self) -> None:
+        """End every backend of the bench database, so that each reports its counters now (an
+        idle backend would wait 10 s). Gunicorn and the worker reconnect on their next request
+        (CONN_HEALTH_CHECKS); the bench process's own connections are closed first."""
+        from django.db import connections
+
+        connections.close_all()
+        with self._pg_lock:
+            if self._pg is not None:
+                self._pg.close()
+                self._pg = None
+        with self._admin() as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                [DATABASE],
+            )
+
+    def pause_worker(self) -> None:
+        for pid in self.worker_pids():
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume_worker(self) -> None:
+        for pid in self.worker_pids():
+            os.kill(pid, signal.SIGCONT)
 
     @property
     def control(self):

@@ -6,6 +6,7 @@ POST with a session and CSRF (a), and the same plus one INSERT and one UPDATE (b
 
 from __future__ import annotations
 
+from bench import counters
 from bench.profile import profiled
 from bench.scenarios import baselines, redeem
 
@@ -23,13 +24,31 @@ def run(stack, cfg) -> dict:
     # Warm both paths (imports, templates, connections, the token) before measuring.
     warm = redeem.web_redeems(stack, concurrency=concurrency, total=concurrency * 2)
     redeem.raw_redeems(stack, concurrency=concurrency, total=concurrency * 2)
+    # Round trips as the servers count them, in a window of their own (it ends every database
+    # connection: never around a CPU measurement), then the stack is warmed again.
+    counter = counters.RoundTripCounter(stack)
+    counted = redeem.web_redeems(stack, concurrency=concurrency, total=cfg.a_total, meter=counter)
+    round_trips = counters.per_payment(counter.counts, counted["completed"])
+    round_trips["errors"] = counted["errors"]
+    # The same count for baseline (a): what the stack itself adds to any POST with a session.
+    counter = counters.RoundTripCounter(stack)
+    bare = baselines.posts(
+        stack, baselines.BARE_PATH, concurrency=concurrency, total=cfg.a_total, meter=counter
+    )
+    round_trips["bare"] = counters.per_payment(counter.counts, bare["completed"])
+    redeem.web_redeems(stack, concurrency=concurrency, total=concurrency * 2)
     base = baselines.run(stack, concurrency=concurrency, total=cfg.baseline_total)
     with profiled(cfg.profile, "A-gunicorn", stack.web_workers_pids()) as profiles:
         web = redeem.web_redeems(stack, concurrency=concurrency, total=cfg.a_total)
+    # (a) once more after the payments: the pair's spread shows the noise in the ratio's divisor.
+    base["bare_after"] = baselines.posts(
+        stack, baselines.BARE_PATH, concurrency=concurrency, total=cfg.baseline_total
+    )
     raw = redeem.raw_redeems(stack, concurrency=concurrency, total=cfg.a_total)
     ratio = web["rate"] / raw["rate"] if raw["rate"] else 0.0
     payment_ms = _server_ms(web["cpu_ms_per_redemption"])
-    bare_ms = _server_ms(base["bare"]["cpu_ms_per_request"])
+    bare_pair = [_server_ms(base[k]["cpu_ms_per_request"]) for k in ("bare", "bare_after")]
+    bare_ms = round(sum(bare_pair) / 2, 2)
     per_bare = payment_ms / bare_ms if bare_ms else float("nan")
     # The raw side is one Python process: its threads share one interpreter lock, so it runs on
     # about one core however many threads send (what it reaches is measured, not assumed).
@@ -44,10 +63,12 @@ def run(stack, cfg) -> dict:
         "raw": raw,
         "raw_cores": {k: round(v, 2) for k, v in raw_cores.items()},
         "baselines": base,
+        "round_trips": round_trips,
         "ratio": round(ratio, 3),
         "server_cpu_ms": {
             "payment": payment_ms,
             "bare": bare_ms,
+            "bare_before_after": bare_pair,
             "write": _server_ms(base["write"]["cpu_ms_per_request"]),
             "raw client": raw["cpu_ms_per_redemption"]["raw client"],
         },

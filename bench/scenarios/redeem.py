@@ -82,11 +82,12 @@ def _approved_tenders() -> int:
 
 
 def web_redeems(
-    stack, *, concurrency: int, total=None, seconds=None, warmup=0.0, max_rate=500.0
+    stack, *, concurrency: int, total=None, seconds=None, warmup=0.0, max_rate=500.0, meter=None
 ) -> dict:
     """Pay open orders over HTTP; returns rates, latencies, CPU and what the sandbox counted.
 
-    Time-bound runs get enough orders for `max_rate` payments a second."""
+    Time-bound runs get enough orders for `max_rate` payments a second. `meter`: CPU by default
+    (`meter_for`), or another meter with `result` and `machine` (bench/counters.py)."""
     expected = total or int((seconds + warmup) * max_rate + concurrency * 4)
     orders = iter(data.open_orders(expected))
     cards = data.create_cards(stack, concurrency, CARD_BALANCE)
@@ -98,7 +99,7 @@ def web_redeems(
     before_stats = stack.control.stats()
     before_ledger = _ledger_counts()
     before_paid = _approved_tenders()
-    meter = meter_for(stack)
+    meter = meter or meter_for(stack)
     result = load.run(
         concurrency,
         make_state,
