@@ -39,8 +39,16 @@ def open_loop_rows(add, o: dict) -> None:
             _mark(met["p99_overhead"]),
         )
     )
-    offered = f"offered {o['offered_rate']:.1f}" + (" (A / 2)" if o["offered_from"] == "A" else "")
-    add(("B′", f"payments/s: achieved / {offered}", f"{o['achieved_rate']:.1f}", "", ""))
+    offered = f"offered {o['offered_rate']:.1f}" + (" = A / 2" if o["offered_from"] == "A" else "")
+    add(
+        (
+            "B′",
+            f"payments/s: achieved / arrived ({offered})",
+            f"{o['achieved_rate']:.1f} / {o['arrival_rate']:.1f}",
+            "",
+            "",
+        )
+    )
     add(
         (
             "B′",
