@@ -1,5 +1,7 @@
 """`python -m bench [--quick] [--only ABCDEF]`: every scenario of issue 7 in one command.
 
+(B runs B′ too: the open-loop latency at half of A's rate, issue 14.)
+
 Starts the whole production-like stack (bench/stack.py), runs the scenarios in order (A and B
 feed C; the memory sampler F runs throughout A-D), prints the table and writes
 bench/results/<timestamp>.json and bench/results/latest.json.
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"bench ({cfg.mode}): starting PostgreSQL database, sandbox, gunicorn, Celery", flush=True
     )
-    from bench.scenarios import a_cpu, b_latency, c_cost, d_reconcile, e_pages
+    from bench.scenarios import a_cpu, b_latency, b_open, c_cost, d_reconcile, e_pages
     from bench.scenarios.f_memory import MemorySampler
 
     with Stack(
@@ -83,6 +85,12 @@ def main(argv: list[str] | None = None) -> int:
         a_rate = (results.get("A") or {}).get("web", {}).get("rate", 0.0)
         if "B" in only:
             _step(results, "B", "latency under load", lambda: b_latency.run(stack, cfg, a_rate))
+            _step(
+                results,
+                "B'",
+                "latency at half of A's rate, open loop",
+                lambda: b_open.run(stack, cfg, a_rate),
+            )
         if "D" in only:
             _step(results, "D", "reconciliation", lambda: d_reconcile.run(stack, cfg))
         memory = sampler.stop()

@@ -5,15 +5,21 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 
+# Scenario A's baselines (bench/views.py), routed by bench/urls.py only.
+BARE_PATH = "/__bench__/bare/"
+WRITE_PATH = "/__bench__/write/"
+
 
 @dataclass(frozen=True)
 class BenchConfig:
     mode: str
     a_total: int  # redemptions per side in A
     a_concurrency: int
+    baseline_total: int  # bare POSTs of each baseline in A (they are cheap: more than a_total)
     b_solo: int  # redemptions by one guest alone in B
     b_seconds: float
     b_warmup: float
+    b_open_seconds: float  # B′: measured seconds of open-loop arrivals (after b_warmup)
     d_total: int  # unknown transactions to drain in D
     d_deadline: float
     e_seconds: float
@@ -32,9 +38,11 @@ QUICK = BenchConfig(
     mode="quick",
     a_total=300,
     a_concurrency=16,
+    baseline_total=1000,
     b_solo=10,
     b_seconds=10,
     b_warmup=2,
+    b_open_seconds=10,
     d_total=500,
     d_deadline=120,
     e_seconds=5,
@@ -43,9 +51,11 @@ FULL = BenchConfig(
     mode="full",
     a_total=2000,
     a_concurrency=16,
+    baseline_total=4000,
     b_solo=40,
     b_seconds=60,
     b_warmup=5,
+    b_open_seconds=60,
     d_total=10_000,
     d_deadline=900,
     e_seconds=30,

@@ -2,7 +2,8 @@
 
 One `Stack`: a fresh PostgreSQL database (`bench`), Redis database 5 (flushed), a local eCard
 sandbox (own temporary state dir and credentials), migrations, the demo menu, gunicorn with
-`config/gunicorn.conf.py` and a Celery worker, all with `DEBUG=0` and freshly drawn secrets.
+`config/gunicorn.conf.py` and a Celery worker, all with `DEBUG=0` and freshly drawn secrets, on
+`bench.settings` (production's settings plus the baseline views of scenario A and their table).
 The bench process itself loads Django with the same environment, to prepare data, to run the raw
 client side by side, and to count queries.
 """
@@ -100,9 +101,11 @@ class Stack:
         self.env = self._environment()
         self._setup_django()
         self._run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], "migrate")
+        from bench.models import create_table
         from ordering.demo import seed_menu
 
         seed_menu()
+        create_table()
         self.start_web()
         self.start_worker()
         return self
@@ -147,7 +150,7 @@ class Stack:
             if name.startswith(("GUNICORN_", "DJANGO_")) or name in ("DATABASE_URL", "REDIS_URL"):
                 env.pop(name)
         env.update(
-            DJANGO_SETTINGS_MODULE="config.settings",
+            DJANGO_SETTINGS_MODULE="bench.settings",
             DEBUG="0",
             SECRET_KEY=secrets.token_urlsafe(48),
             ALLOWED_HOSTS="127.0.0.1,localhost",
@@ -260,6 +263,7 @@ class Stack:
         if process is None or process.poll() is not None:
             return
         os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, signal.SIGCONT)  # a worker paused by bench/counters.py, too
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -303,6 +307,48 @@ class Stack:
                 [DATABASE],
             ).fetchall()
         return [row[0] for row in rows]
+
+    def _admin(self):
+        """A connection to the `postgres` database: its own statements never count for the bench's."""
+        import psycopg
+
+        return psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True)
+
+    def database_counters(self) -> dict[str, int]:
+        """The bench database's transaction and connection counters (pg_stat_database)."""
+        with self._admin() as conn:
+            row = conn.execute(
+                "SELECT xact_commit, xact_rollback, sessions FROM pg_stat_database"
+                " WHERE datname = %s",
+                [DATABASE],
+            ).fetchone()
+        return dict(zip(("xact_commit", "xact_rollback", "sessions"), row, strict=True))
+
+    def flush_database_stats(self) -> None:
+        """End every backend of the bench database, so that each reports its counters now (an
+        idle backend would wait 10 s). Gunicorn and the worker reconnect on their next request
+        (CONN_HEALTH_CHECKS); the bench process's own connections are closed first."""
+        from django.db import connections
+
+        connections.close_all()
+        with self._pg_lock:
+            if self._pg is not None:
+                self._pg.close()
+                self._pg = None
+        with self._admin() as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                [DATABASE],
+            )
+
+    def pause_worker(self) -> None:
+        for pid in self.worker_pids():
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume_worker(self) -> None:
+        for pid in self.worker_pids():
+            os.kill(pid, signal.SIGCONT)
 
     @property
     def control(self):

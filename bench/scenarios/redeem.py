@@ -29,6 +29,31 @@ class WebGuest:
     lock: threading.Lock
 
 
+def web_guest(stack, card: str, orders, lock: threading.Lock) -> WebGuest:
+    """A guest with its own session cookie jar, CSRF token (from the menu) and card."""
+    guest = stack.guest()
+    if guest.get("/").status != 200 or not guest.csrf:
+        raise RuntimeError("the menu did not answer with a CSRF token")
+    return WebGuest(guest, card, orders, lock)
+
+
+def pay(state: WebGuest) -> None:
+    """One payment of the next open order, as the order page's form posts it."""
+    with state.lock:
+        number, token, _ = next(state.orders)
+    response = state.guest.post(
+        f"/orders/{number}/{token}/pay/",
+        {
+            "card_number": state.card,
+            "pin": data.PIN,
+            "amount": "",
+            "attempt_key": uuid.uuid4().hex,
+        },
+    )
+    if response.status != 303 or not response.location.endswith(f"/{token}/"):
+        raise RuntimeError(f"pay answered {response.status}: {response.text[:200]}")
+
+
 def meter_for(stack, *, raw: bool = False) -> CpuMeter:
     import os
 
@@ -57,45 +82,28 @@ def _approved_tenders() -> int:
 
 
 def web_redeems(
-    stack, *, concurrency: int, total=None, seconds=None, warmup=0.0, max_rate=500.0
+    stack, *, concurrency: int, total=None, seconds=None, warmup=0.0, max_rate=500.0, meter=None
 ) -> dict:
     """Pay open orders over HTTP; returns rates, latencies, CPU and what the sandbox counted.
 
-    Time-bound runs get enough orders for `max_rate` payments a second."""
+    Time-bound runs get enough orders for `max_rate` payments a second. `meter`: CPU by default
+    (`meter_for`), or another meter with `result` and `machine` (bench/counters.py)."""
     expected = total or int((seconds + warmup) * max_rate + concurrency * 4)
     orders = iter(data.open_orders(expected))
     cards = data.create_cards(stack, concurrency, CARD_BALANCE)
     lock = threading.Lock()
 
     def make_state(i: int) -> WebGuest:
-        guest = stack.guest()
-        if guest.get("/").status != 200 or not guest.csrf:
-            raise RuntimeError("the menu did not answer with a CSRF token")
-        return WebGuest(guest, cards[i], orders, lock)
-
-    def step(state: WebGuest) -> None:
-        with state.lock:
-            number, token, _ = next(state.orders)
-        response = state.guest.post(
-            f"/orders/{number}/{token}/pay/",
-            {
-                "card_number": state.card,
-                "pin": data.PIN,
-                "amount": "",
-                "attempt_key": uuid.uuid4().hex,
-            },
-        )
-        if response.status != 303 or not response.location.endswith(f"/{token}/"):
-            raise RuntimeError(f"pay answered {response.status}: {response.text[:200]}")
+        return web_guest(stack, cards[i], orders, lock)
 
     before_stats = stack.control.stats()
     before_ledger = _ledger_counts()
     before_paid = _approved_tenders()
-    meter = meter_for(stack)
+    meter = meter or meter_for(stack)
     result = load.run(
         concurrency,
         make_state,
-        step,
+        pay,
         total=total,
         seconds=seconds,
         warmup=warmup,
