@@ -8,6 +8,7 @@ Sampling costs some CPU itself: compare figures from runs without `--profile`.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import subprocess
@@ -17,6 +18,8 @@ from pathlib import Path
 from bench.report import RESULTS
 
 PROFILES = RESULTS / "profiles"
+# "raw": collapsed stacks (one line per stack and its samples), to sum up with a script.
+PROFILE_FORMAT = os.environ.get("BENCH_PROFILE_FORMAT", "flamegraph")
 
 
 def py_spy() -> str | None:
@@ -32,11 +35,12 @@ def profiled(enabled: bool, name: str, pids: list[int]):
         yield []
         return
     PROFILES.mkdir(parents=True, exist_ok=True)
-    outputs = [PROFILES / f"{name}-{pid}.svg" for pid in pids]
+    suffix = "txt" if PROFILE_FORMAT == "raw" else "svg"
+    outputs = [PROFILES / f"{name}-{pid}.{suffix}" for pid in pids]
     recorders = [
         subprocess.Popen(
             [binary, "record", "--pid", str(pid), "--rate", "100", "--nonblocking"]
-            + ["--format", "flamegraph", "--output", str(path)],
+            + ["--format", PROFILE_FORMAT, "--output", str(path)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

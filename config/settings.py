@@ -108,7 +108,16 @@ DATABASES = {
 USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 if USING_POSTGRES:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", 60))
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", True)
+    # Measured in docs/performance.md ("Measure, then decide"): off unless the figures say so.
+    if env.bool("DATABASE_SERVER_SIDE_BINDING", False):
+        DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
+    if env.bool("DATABASE_POOL", False):
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env.int("DATABASE_POOL_MIN_SIZE", 2),
+            "max_size": env.int("DATABASE_POOL_MAX_SIZE", 20),
+        }
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
 else:
     # SQLite: wait for the writer instead of failing at once when web and worker overlap.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
@@ -379,6 +388,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# The database (default) or signed cookies; measured in docs/performance.md.
+SESSION_ENGINE = env.str("SESSION_ENGINE", "django.contrib.sessions.backends.db")
 SESSION_COOKIE_SAMESITE = "Lax"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 # Reverse proxies in front of Django that append the client's address to X-Forwarded-For: the
