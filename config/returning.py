@@ -8,6 +8,7 @@ after a conditional UPDATE reads the row again: one more round trip. Both Postgr
 statements; the named statements themselves live beside the models they write.
 """
 
+import functools
 from collections.abc import Iterable, Sequence
 
 from django.db import connections
@@ -44,29 +45,48 @@ def fetch(
     sql: str, params: Sequence, fields: Sequence[Field], *, using: str = "default"
 ) -> list[dict]:
     """Run one statement and convert the columns it returns as the ORM would (`fields` in the
-    order of its RETURNING or SELECT list)."""
+    order of its RETURNING or SELECT list), each row a dict by attribute name."""
+    names = [field.attname for field in fields]
+    return [
+        dict(zip(names, row, strict=True)) for row in fetch_rows(sql, params, fields, using=using)
+    ]
+
+
+def fetch_rows(
+    sql: str, params: Sequence, fields: Sequence[Field], *, using: str = "default"
+) -> list[list]:
+    """`fetch`, each row a list in the order of `fields`."""
     connection = connections[using]
-    converters = []
-    for field in fields:
-        column = field.get_col(field.model._meta.db_table)
-        converters.append(
-            (
-                column,
-                [*connection.ops.get_db_converters(column), *field.get_db_converters(connection)],
-            )
-        )
+    steps = _converters(tuple(fields), using)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     result = []
     for values in rows:
-        converted = {}
-        for field, (column, steps), value in zip(fields, converters, values, strict=True):
-            for step in steps:
-                value = step(value, column, connection)
-            converted[field.attname] = value
+        converted = list(values)
+        for index, column, converters in steps:
+            value = converted[index]
+            for convert in converters:
+                value = convert(value, column, connection)
+            converted[index] = value
         result.append(converted)
     return result
+
+
+@functools.cache
+def _converters(fields: tuple[Field, ...], using: str) -> list[tuple[int, object, list]]:
+    """(index, column, converters) of each field that needs converting on this database."""
+    connection = connections[using]
+    steps = []
+    for index, field in enumerate(fields):
+        column = field.get_col(field.model._meta.db_table)
+        converters = [
+            *connection.ops.get_db_converters(column),
+            *field.get_db_converters(connection),
+        ]
+        if converters:
+            steps.append((index, column, converters))
+    return steps
 
 
 def update_returning(queryset: QuerySet, returning: Sequence[str], **values) -> dict | None:

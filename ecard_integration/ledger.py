@@ -97,7 +97,7 @@ def mark_sent(row: EcardTransaction) -> bool:
     False when the sweep already gave the row up as never sent: then it must not be sent at all.
     """
     window = settings.ECARD_REPLAY_WINDOW_SECONDS - settings.ECARD_REPLAY_SAFETY_MARGIN_SECONDS
-    clock = statements.mark_sent(row.id, first_sent_at=Now(), replay_deadline=db_now_plus(window))
+    clock = statements.mark_sent(row.id, window_seconds=window)
     if clock is None:
         return False
     row.first_sent_at, row.replay_deadline = clock["first_sent_at"], clock["replay_deadline"]
@@ -342,7 +342,7 @@ def record_outcome(
     fields = _outcome_fields(result)
     state = fields["state"]
     written = statements.write_outcome(
-        row.id, expected_states, attempts=sent, exchanges=exchanges, **fields
+        row.id, expected_states, attempts=sent, exchanges=exchanges, outcome=fields
     )
     if written is None:
         if sent:

@@ -14,14 +14,14 @@ from typing import TypedDict, Unpack
 from django.conf import settings
 from django.db import IntegrityError, connection
 
-from ecard_integration import crypto, ledger, wire
+from ecard_integration import crypto, ledger, statements, wire
 from ecard_integration.errors import (
     AttemptKeyReusedError,
     CardBusyError,
     InvalidInput,
     NotVoidableError,
 )
-from ecard_integration.ledger import db_now_plus
+from ecard_integration.ledger import db_now_plus  # noqa: F401 - callers use services.db_now_plus
 from ecard_integration.models import (
     VOID_KIND_FOR,
     CallerIntent,
@@ -266,14 +266,16 @@ def _run(
         requested_by=requested_by,
         reason=reason,
         attempt_key=attempt_key,
-        # If this process dies mid-call, the sweep picks the row up once the caller is surely gone.
-        next_attempt_at=db_now_plus(budget + settings.ECARD_READ_TIMEOUT + 30),
     )
     if _inside_a_transaction():
         # The row must be committed before we send: never inside a caller's transaction.
         raise RuntimeError("eCard calls must not run inside a database transaction")
     try:
-        row.save(force_insert=True)  # one autocommit INSERT: committed when it returns
+        # One autocommit INSERT, committed when it returns. If this process dies mid-call, the
+        # sweep picks the row up once the caller is surely gone.
+        statements.insert_transaction(
+            row, next_look_seconds=budget + settings.ECARD_READ_TIMEOUT + 30
+        )
     except IntegrityError as exc:
         # The same key sent concurrently (two tabs, a double click): the other call inserted
         # first, and its transaction is this one.

@@ -51,7 +51,7 @@ from django.core.cache import cache, caches
 from django.db import DatabaseError
 
 from config.cache import RedisCache
-from ecard_integration import wire
+from ecard_integration import statements, wire
 
 logger = logging.getLogger(__name__)
 
@@ -236,16 +236,7 @@ def ecard_pin_count(card_hash: str) -> int:
     every wrong PIN since the last response proving a right PIN (`wire.proves_right_pin`). A
     locked card counts `ECARD_LOCK_AT`; other declines say nothing about the PIN.
     Only eCard can unlock a card; staff note that they had it unlocked (`note_ecard_unlocked`)."""
-    from ecard_integration.models import EcardTransaction, Kind
-
-    rows = list(
-        EcardTransaction.objects.filter(
-            card_hash=card_hash, kind__in=[Kind.REDEEM, Kind.BALANCE_INQUIRY]
-        )
-        .exclude(response_code="")
-        .order_by("-id")
-        .values_list("id", "response_code", "source")[:10]
-    )
+    rows = statements.recent_pin_answers(card_hash, limit=10)
     count = _count_wrong_pins(rows)
     if count:
         # Staff noted an unlock at eCard: only what came after counts (the note lost: locked).
