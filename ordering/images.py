@@ -43,6 +43,13 @@ def _megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 
 
+def _too_many_pixels(what: str) -> str:
+    return (
+        f"{what}; the largest accepted is {MAX_PIXELS // 1_000_000} megapixels "
+        "(for example 7000 × 5000). Export a smaller copy and upload that."
+    )
+
+
 def open_upload(upload, *, min_size: tuple[int, int] = (1, 1)) -> Image.Image:
     """The uploaded file as a decoded, upright sRGB image, or `UnusableImageError` saying why not."""
     size = getattr(upload, "size", None)
@@ -54,7 +61,11 @@ def open_upload(upload, *, min_size: tuple[int, int] = (1, 1)) -> Image.Image:
     upload.seek(0)
     try:
         image = Image.open(upload)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:  # Pillow's own limit, far above ours
+        raise UnusableImageError(
+            _too_many_pixels("This image has hundreds of megapixels")
+        ) from None
+    except (OSError, SyntaxError, ValueError):
         raise UnusableImageError(
             "This file is not an image that can be read. Upload a JPEG, PNG or WebP image."
         ) from None
@@ -64,10 +75,7 @@ def open_upload(upload, *, min_size: tuple[int, int] = (1, 1)) -> Image.Image:
         )
     width, height = image.size
     if width * height > MAX_PIXELS:
-        raise UnusableImageError(
-            f"This image is {width} × {height} pixels; the largest accepted is "
-            f"{MAX_PIXELS // 1_000_000} megapixels (for example 7000 × 5000)."
-        )
+        raise UnusableImageError(_too_many_pixels(f"This image is {width} × {height} pixels"))
     if width < min_size[0] or height < min_size[1]:
         raise UnusableImageError(
             f"This image is {width} × {height} pixels; it needs to be at least "

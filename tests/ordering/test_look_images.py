@@ -2,6 +2,8 @@
 without metadata, refused with a sentence when unusable; and the demo seed's own pictures."""
 
 import io
+import struct
+import zlib
 from decimal import Decimal
 
 import pytest
@@ -44,6 +46,17 @@ def _photo(size=(1200, 1600), fmt="JPEG", *, exif=True) -> bytes:
         extra["exif"] = tags.tobytes()
     image.save(out, fmt, **extra)
     return out.getvalue()
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG whose header announces `width` × `height` pixels, with (almost) no pixel data."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0"))
 
 
 def _item_form(item: Item, **changes) -> dict:
@@ -120,6 +133,7 @@ def test_a_png_with_transparency_is_flattened_onto_white(admin_client, item, med
         (None, "anim.gif", "This is a GIF image; upload a JPEG, PNG or WebP image."),
         (None, "tiny.jpg", "This image is 100 × 80 pixels; it needs to be at least 320 × 240"),
         (None, "huge.png", "This image is 8000 × 6000 pixels; the largest accepted is 40"),
+        (None, "bomb.png", "This image has hundreds of megapixels; the largest accepted is 40"),
         (b"\0" * (images.MAX_UPLOAD_BYTES + 1), "big.jpg", "This file is 10.0 MB; the largest"),
         (None, "cut.jpg", "This image is damaged or cut short"),
     ],
@@ -135,6 +149,8 @@ def test_an_unusable_file_is_refused_with_a_sentence_and_nothing_changes(
         out = io.BytesIO()
         Image.new("1", (8000, 6000)).save(out, "PNG")  # 48 megapixels, a few KB
         content = out.getvalue()
+    elif filename == "bomb.png":
+        content = _png_header(50_000, 50_000)  # 2.5 gigapixels announced in 100 bytes
     elif filename == "cut.jpg":
         content = _photo()[:3000]
     response = _upload(admin_client, item, content, filename=filename, name="Renamed")
