@@ -4,6 +4,7 @@ rendered on online and kiosk pages inside the Content Security Policy."""
 import re
 
 import pytest
+from django.template import Context, Template
 from django.urls import reverse
 
 from kiosk.models import Kiosk
@@ -161,3 +162,26 @@ def _store_form(store: Store, **changes) -> dict:
 def _errors(response) -> str:
     form = response.context["adminform"].form if response.context else None
     return str(form.errors) if form else response.content.decode()[:500]
+
+
+@pytest.mark.django_db
+def test_a_page_reads_the_online_store_once_for_its_theme_and_its_name(
+    rf, django_assert_num_queries
+):
+    Store.objects.create(name="Harbour", ecard_store_id="s-1", primary_color="#7b3f1e")
+    template = Template(
+        "{% load store_look %}{% store_theme %}{% online_store as store %}<p>{{ store.name }}</p>"
+    )
+    with django_assert_num_queries(1):
+        html = template.render(Context({"request": rf.get("/"), "csp_nonce": "n0nce"}))
+    assert '<style nonce="n0nce">:root{--brand:#7b3f1e;' in html
+    assert "<p>Harbour</p>" in html
+
+
+def test_without_a_nonce_no_style_is_written_at_all():
+    # The policy would refuse it and the browser would log an error: nothing is better.
+    store = Store(name="Harbour", primary_color="#7b3f1e")
+    html = Template("{% load store_look %}{% store_theme store %}").render(
+        Context({"store": store})
+    )
+    assert html.strip() == ""
