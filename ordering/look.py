@@ -15,7 +15,7 @@ without a store (a kiosk not enrolled yet) looks as it always did.
 from dataclasses import dataclass
 
 from ordering import colors
-from ordering.models import Store
+from ordering.models import Order, Store
 
 _DEFAULT_PRIMARY = Store._meta.get_field("primary_color").default
 _DEFAULT_ACCENT = Store._meta.get_field("accent_color").default
@@ -50,9 +50,13 @@ def theme_for(store: Store) -> Theme:
     )
 
 
-def online_store(request) -> Store | None:
-    """The store online pages show (the first taking online orders, as checkout picks it), read
-    once per request however many times a page asks; None when there is none yet."""
+def online_store(request, order=None) -> Store | None:
+    """The store an online page shows. On an order's page, the order's store: the order was read
+    with it (`selectors.order_for_guest`), so it costs no query. Otherwise the first store taking
+    online orders (as checkout picks it), read once per request however often a page asks; None
+    when there is none yet."""
+    if isinstance(order, Order) and Order._meta.get_field("store").is_cached(order):
+        return order.store
     if request is None:
         return Store.objects.filter(takes_online_orders=True).first()
     if not hasattr(request, "_online_store"):

@@ -2,7 +2,8 @@
 
 `{% store_theme kiosk.store %}` or, on online pages, `{% store_theme %}` (the online store):
 the store's colours as CSS custom properties. `{% online_store as store %}` gives online pages
-the store for its name, logo and images (one query per request, shared with the theme).
+the store for its name, logo and images: an order's page shows the order's store (read with the
+order), any other the online store (one query per request, shared with the theme).
 """
 
 from django import template
@@ -17,7 +18,7 @@ _ONLINE = object()
 @register.inclusion_tag("_store_theme.html", takes_context=True)
 def store_theme(context, store=_ONLINE):
     if store is _ONLINE:
-        store = look.online_store(context.get("request"))
+        store = look.online_store(context.get("request"), context.get("order"))
     # Without the request's nonce the policy would refuse the style (and log an error).
     nonce = context.get("csp_nonce", "")
     return {"theme": look.theme_for(store) if store and nonce else None, "csp_nonce": nonce}
@@ -25,4 +26,4 @@ def store_theme(context, store=_ONLINE):
 
 @register.simple_tag(takes_context=True)
 def online_store(context):
-    return look.online_store(context.get("request"))
+    return look.online_store(context.get("request"), context.get("order"))

@@ -9,7 +9,8 @@ from django.urls import reverse
 
 from kiosk.models import Kiosk
 from ordering import colors, look
-from ordering.models import Store
+from ordering.models import Order, Store
+from tests.factories import make_order
 from tests.kiosk_client import enroll
 
 STYLE_RE = re.compile(r'<style nonce="([^"]+)">:root\{([^<]*)\}</style>')
@@ -196,3 +197,14 @@ def test_without_a_nonce_no_style_is_written_at_all():
         Context({"store": store})
     )
     assert html.strip() == ""
+
+
+@pytest.mark.django_db
+def test_an_orders_page_shows_the_orders_store_read_with_the_order(client, items):
+    Store.objects.create(name="Online", ecard_store_id="s-0", primary_color="#111111")
+    order = make_order([(items["latte"], 1)])
+    harbour = Store.objects.create(name="Harbour", ecard_store_id="s-2", primary_color="#7b3f1e")
+    Order.objects.filter(id=order.id).update(store=harbour)
+    url = reverse("ordering:order", args=[order.number, order.access_token])
+    _nonce, properties = _theme(client.get(url).content.decode())
+    assert properties["--brand"] == "#7b3f1e"
