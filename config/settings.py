@@ -373,6 +373,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+# Uploaded images (item photos, store logos), re-encoded on upload and served by ordering.media.
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 
 # Receipts: EMAIL_URL names the mail server (smtp+tls://user:password@host:587, smtps://…);
 # without it they are written to the worker's output.

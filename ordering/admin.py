@@ -1,7 +1,10 @@
 """Staff admin: the catalog (editable), and orders with their tenders and eCard transactions
 (read-only: money moves only through the services, and staff voids through the eCard admin)."""
 
+from django import forms
 from django.contrib import admin
+from django.contrib.admin.widgets import AdminFileWidget
+from django.core.files.uploadedfile import UploadedFile
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.formats import date_format
@@ -9,14 +12,148 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
 
 from ecard_integration.admin import refuse_card_number_search
-from ordering import selectors
+from ordering import colors, images, selectors
 from ordering.models import Category, Item, Order, OrderLine, Store, Tender, TenderStatus
+
+
+class ImageUpload(forms.ImageField):
+    """An image upload checked by `ordering.images` alone: one precise sentence per refusal
+    (Django's own check would list every extension Pillow knows)."""
+
+    default_validators = []
+    widget = AdminFileWidget
+
+    def widget_attrs(self, widget):
+        return {**super().widget_attrs(widget), "accept": "image/jpeg,image/png,image/webp"}
+
+    def to_python(self, data):
+        return forms.FileField.to_python(self, data)
+
+
+def _processed(form, field: str, process):
+    """The form's upload for `field` processed by `process` (an `ordering.images` function), the
+    field's current file when nothing new was uploaded, or the refusal beside the field."""
+    value = form.cleaned_data.get(field)
+    if not isinstance(value, UploadedFile):
+        return value
+    try:
+        return process(value)
+    except images.UnusableImageError as refused:
+        raise forms.ValidationError(str(refused), code="image_refused") from None
+
+
+class ColorInput(forms.TextInput):
+    input_type = "color"
+
+
+class StoreAdminForm(forms.ModelForm):
+    logo = ImageUpload(required=False, help_text=Store._meta.get_field("logo").help_text)
+    attract_image = ImageUpload(
+        required=False, help_text=Store._meta.get_field("attract_image").help_text
+    )
+
+    class Meta:
+        model = Store
+        fields = [
+            "name",
+            "ecard_store_id",
+            "online_terminal_id",
+            "takes_online_orders",
+            "sort_order",
+            "primary_color",
+            "accent_color",
+            "logo",
+            "attract_image",
+        ]
+        widgets = {"primary_color": ColorInput, "accent_color": ColorInput}
+
+    def clean_primary_color(self):
+        return colors.normalize_hex_color(self.cleaned_data["primary_color"])
+
+    def clean_accent_color(self):
+        return colors.normalize_hex_color(self.cleaned_data["accent_color"])
+
+    def clean_logo(self):
+        return _processed(self, "logo", images.logo_file)
+
+    def clean_attract_image(self):
+        return _processed(self, "attract_image", images.attract_file)
+
+
+def _swatch(color: str) -> str:
+    """A colour with the text guests will read on it, and their contrast, for staff."""
+    text = colors.text_color_on(color)
+    return format_html(
+        '<span style="display:inline-block;padding:.4em 1em;border-radius:.3em;'
+        'background:{};color:{}">Sample text</span> {} text, contrast {}:1',
+        color,
+        text,
+        "white" if text == colors.WHITE else "black",
+        f"{colors.contrast_ratio(color, text):.1f}",
+    )
+
+
+def _image_preview(field, height: int) -> str:
+    if not field:
+        return "—"
+    return format_html(
+        '<img src="{}" alt="" style="max-height:{}px;max-width:100%;background:#ccc">',
+        field.url,
+        height,
+    )
 
 
 @admin.register(Store)
 class StoreAdmin(admin.ModelAdmin):
+    form = StoreAdminForm
     list_display = ["name", "ecard_store_id", "online_terminal_id", "takes_online_orders"]
     list_editable = ["takes_online_orders"]
+    readonly_fields = ["primary_preview", "accent_preview", "logo_preview", "attract_preview"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "name",
+                    "ecard_store_id",
+                    "online_terminal_id",
+                    "takes_online_orders",
+                    "sort_order",
+                ]
+            },
+        ),
+        (
+            "Look on guest pages",
+            {
+                "description": "The name above is the one guests read. Text on each colour is "
+                "black or white, whichever reads better; the previews show it.",
+                "fields": [
+                    ("primary_color", "primary_preview"),
+                    ("accent_color", "accent_preview"),
+                    "logo",
+                    "logo_preview",
+                    "attract_image",
+                    "attract_preview",
+                ],
+            },
+        ),
+    ]
+
+    @admin.display(description="on guest pages")
+    def primary_preview(self, store):
+        return _swatch(store.primary_color) if store.pk else "—"
+
+    @admin.display(description="on guest pages")
+    def accent_preview(self, store):
+        return _swatch(store.accent_color) if store.pk else "—"
+
+    @admin.display(description="logo as stored")
+    def logo_preview(self, store):
+        return _image_preview(store.logo, 80)
+
+    @admin.display(description="attract image as stored")
+    def attract_preview(self, store):
+        return _image_preview(store.attract_image, 240)
 
 
 class ItemInline(admin.TabularInline):
@@ -32,12 +169,45 @@ class CategoryAdmin(admin.ModelAdmin):
     inlines = [ItemInline]
 
 
+class ItemAdminForm(forms.ModelForm):
+    photo = ImageUpload(required=False, help_text=Item._meta.get_field("photo").help_text)
+
+    class Meta:
+        model = Item
+        fields = ["category", "name", "description", "price", "available", "sort_order", "photo"]
+
+    def clean_photo(self):
+        value = _processed(self, "photo", images.item_photo_files)
+        if isinstance(value, images.ItemPhotoFiles):
+            # The thumbnail is not a form field: it goes with the photo it was made from.
+            self.instance.photo_thumb = value.thumb
+            return value.photo
+        if value is False:  # "Clear" ticked
+            self.instance.photo_thumb = ""
+        return value
+
+
 @admin.register(Item)
 class ItemAdmin(admin.ModelAdmin):
-    list_display = ["name", "category", "price", "available", "sort_order"]
+    form = ItemAdminForm
+    list_display = ["thumbnail", "name", "category", "price", "available", "sort_order"]
+    list_display_links = ["thumbnail", "name"]
     list_editable = ["price", "available", "sort_order"]
     list_filter = ["available", "category"]
     search_fields = ["name", "description"]
+    readonly_fields = ["photo_preview"]
+
+    @admin.display(description="photo")
+    def thumbnail(self, item):
+        if not item.photo_thumb:
+            return "—"
+        return format_html(
+            '<img src="{}" alt="" width="64" height="48" loading="lazy">', item.photo_thumb.url
+        )
+
+    @admin.display(description="photo as guests see it")
+    def photo_preview(self, item):
+        return _image_preview(item.photo_thumb, 240)
 
 
 def returned_text(tender: Tender) -> str:

@@ -12,6 +12,8 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
 
+from ordering.colors import validate_hex_color
+
 MAX_LINE_QUANTITY = 20
 MAX_CART_LINES = 30
 
@@ -28,6 +30,40 @@ class Store(models.Model):
     )
     takes_online_orders = models.BooleanField(default=True)
     sort_order = models.PositiveIntegerField(default=0)
+    # The store's look on guest pages (ordering/look.py): the name above is the one guests read.
+    # Images are re-encoded on upload (ordering/images.py) under content-hashed names.
+    logo = models.ImageField(
+        upload_to="stores/",
+        blank=True,
+        width_field="logo_width",
+        height_field="logo_height",
+        help_text="JPEG, PNG or WebP; shown at most 480 × 160 pixels (transparency kept).",
+    )
+    logo_width = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    logo_height = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    primary_color = models.CharField(
+        "primary colour",
+        max_length=7,
+        default="#0b3d91",
+        validators=[validate_hex_color],
+        help_text="Bars and main buttons; their text is black or white, whichever reads better.",
+    )
+    accent_color = models.CharField(
+        "accent colour",
+        max_length=7,
+        default="#f2a900",
+        validators=[validate_hex_color],
+        help_text="Highlights (the kiosk's call to touch); text on it is chosen the same way.",
+    )
+    attract_image = models.ImageField(
+        upload_to="stores/",
+        blank=True,
+        width_field="attract_width",
+        height_field="attract_height",
+        help_text="The kiosk's attract screen: JPEG, PNG or WebP, at least 800 pixels wide.",
+    )
+    attract_width = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    attract_height = models.PositiveIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["sort_order", "id"]
@@ -58,6 +94,11 @@ class Item(models.Model):
     )
     available = models.BooleanField(default=True)
     sort_order = models.PositiveIntegerField(default=0)
+    # Cropped to 4:3 on upload (ordering/images.py): 800 × 600 and a 320 × 240 thumbnail.
+    photo = models.ImageField(
+        upload_to="items/", blank=True, help_text="JPEG, PNG or WebP, at least 320 × 240 pixels."
+    )
+    photo_thumb = models.ImageField(upload_to="items/", blank=True, editable=False)
 
     class Meta:
         ordering = ["category__sort_order", "sort_order", "name"]

@@ -11,6 +11,7 @@ os.environ.setdefault("CELERY_QUEUE_DIR", str(RUN_DIR / "celery"))
 os.environ.setdefault("CELERY_QUEUE", f"test-{os.getpid()}")
 os.environ.setdefault("CACHE_KEY_PREFIX", f"giftcards-test-{os.getpid()}")
 os.environ.setdefault("ECARD_CLOCK_CACHE_DIR", str(RUN_DIR / "ecard-clock"))
+os.environ.setdefault("MEDIA_ROOT", str(RUN_DIR / "media"))
 
 from config.settings import *  # noqa: E402, F403
 

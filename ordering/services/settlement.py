@@ -113,7 +113,8 @@ def refresh_pending(order: Order) -> Order:
 def settle(order: Order) -> Order:
     """Set the order's status from its tenders, by conditional update (safe against races)."""
     for _ in range(3):
-        current = Order.objects.get(id=order.id)
+        # With its store (a join, no extra query): the order's page shows the store's look.
+        current = Order.objects.select_related("store").get(id=order.id)
         if current.status == OrderStatus.CANCELLED:
             return current
         if current.status in COMPLETED_STATUSES:
