@@ -136,7 +136,7 @@ def test_removing_a_tender_voids_it(page, live_server, sandbox, menu, new_card):
         "button", name=re.compile(f"Remove the payment from card .*{card[-4:]}")
     ).click()
 
-    expect(page.get_by_role("status").first).to_contain_text("was returned to the card")
+    expect(page.get_by_role("status").first).to_contain_text("returned to card")
     expect(page.locator("#amount-due")).to_have_text("$32.00")
     assert len(voids(sandbox)) == 1
     assert [e["voided"] for e in redeems(sandbox)] == [True]

@@ -465,7 +465,7 @@ def test_removing_a_tender_and_cancelling(client, sandbox, items, new_card):
     url = reverse("ordering:order_remove_tender", args=[order.number, order.access_token, first.id])
     response = client.post(url)
     body = client.get(response["Location"]).content.decode()
-    assert f"The $10.00 from card •••• {cards[0][-4:]} was returned to the card." in body
+    assert f"$10.00 returned to card •••• {cards[0][-4:]}." in body
     assert sandbox.card(cards[0])["balance"] == "20.00"
     assert 'id="amount-due">$30.00' in body
 
