@@ -317,7 +317,7 @@ def test_a_pin_never_goes_in_a_url(client, sandbox, items, new_card):
     [
         ("card_number", "", "Enter the card number."),
         ("card_number", "1234", "Enter the card number as 12 to 19 digits"),
-        ("card_number", "6007 1234 5678 9012", "Enter the card number as 12 to 19 digits"),
+        ("card_number", "6007 1234 / 5678 9012", "Enter the card number as 12 to 19 digits"),
         ("card_number", "60071234ABCD9012", "Enter the card number as 12 to 19 digits"),
         ("card_number", "１２３４５６７８９０１２３４", "Enter the card number as 12 to 19 digits"),
         ("card_number", "1" * 41, "Enter the card number"),
