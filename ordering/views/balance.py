@@ -34,6 +34,11 @@ from ordering.views.common import (
 RESULT_SESSION_KEY = "ordering_balance"
 RESULT_SECONDS = 5 * 60  # long enough to read it again, short enough not to linger
 PURPOSE = "balance"
+LAST_TRY = (
+    "This card has had two wrong PINs in a row. If this PIN is wrong too, the card will be "
+    "locked and only the card's issuer can unlock it. Check the PIN, enter it again and press "
+    "Check balance to try once more."
+)
 
 
 def _kept(request) -> KeptCard:
@@ -73,11 +78,11 @@ def _check(request, form):
             reference="online-balance",
             confirm_last_try=data["confirm_last_try"],
         )
-    except services.LastTryError as exc:
+    except services.LastTryError:
         # eCard's last try for this card: the guest reads why, types the PIN again and confirms.
         form.data = form.data.copy()
         form.data["confirm_last_try"] = "1"
-        form.add_error(None, exc.message)
+        form.add_error(None, LAST_TRY)
         return _render(request, form, status=409)
     except (InvalidInput, services.OrderingError, throttle.ThrottleUnavailableError) as exc:
         # Nothing was sent: the form again (the card number filled, never the PIN).

@@ -12,7 +12,7 @@ from ecard_integration import crypto
 from ecard_integration.models import EcardTransaction, Kind, Source
 from ordering import services
 from ordering.pins import throttle
-from ordering.views.balance import RESULT_SESSION_KEY
+from ordering.views.balance import LAST_TRY, RESULT_SESSION_KEY
 from tests.factories import PIN, WRONG_PIN
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -163,7 +163,7 @@ def test_ecards_last_try_is_asked_before_it_is_sent(client, sandbox, new_card):
     response = check(client, card, pin=PIN)
 
     assert response.status_code == 409
-    assert services.LAST_TRY in body(response)
+    assert LAST_TRY in body(response)
     assert 'name="confirm_last_try" value="1"' in body(response)
     assert len(sandbox.ledger()) == 2
     assert check(client, card, pin=PIN, confirm_last_try="1")["Location"] == RESULT
