@@ -207,13 +207,28 @@ def test_ordering_reads_clearly_from_menu_to_receipt(guest, live_server, sandbox
     )
     assert form.get_by_label("PIN").input_value() == ""
 
-    # "Processing…" the moment Pay is pressed, while eCard takes its time.
-    sandbox.set_faults([{"match": {"endpoint": "redeem"}, "action": "delay", "seconds": 1.5}])
+    # "Processing…" the moment Pay is pressed, while eCard takes its time: what the button and
+    # the status line said is noted in sessionStorage, which outlives the navigation.
+    sandbox.set_faults([{"match": {"endpoint": "redeem"}, "action": "delay", "seconds": 2}])
     form.get_by_label("PIN").fill(PIN)
+    page.evaluate(
+        """() => {
+            const button = document.querySelector("#pay-button");
+            const status = document.querySelector("#pay-form [data-busy-status]");
+            new MutationObserver(() => {
+                sessionStorage.setItem("seen", JSON.stringify({
+                    text: button.textContent, disabled: button.disabled,
+                    status: status.textContent}));
+            }).observe(button.form, {subtree: true, childList: true, attributes: true,
+                                     characterData: true});
+        }"""
+    )
     page.locator("#pay-button").click()
-    expect(page.locator("#pay-button")).to_have_text("Processing…")
-    expect(page.locator("#pay-button")).to_be_disabled()
     expect(page.get_by_role("heading", name=re.compile("Your order is paid"))).to_be_visible()
+    seen = json.loads(page.evaluate("sessionStorage.getItem('seen')"))
+    assert seen["text"] == "Processing…"
+    assert seen["disabled"] is True
+    assert seen["status"].startswith("Processing…")
     expect(page.locator(".left-on-card")).to_contain_text(
         f"Paid. $11.00 left on your card •••• {card[-4:]}."
     )
@@ -226,7 +241,7 @@ def test_ordering_reads_clearly_from_menu_to_receipt(guest, live_server, sandbox
     expect(page.locator(".site-header")).to_be_hidden()
     page.emulate_media(media="screen")
     assert [(e["amount"], e["response_code"]) for e in sandbox.ledger()] == [
-        ("9.00", "55"),
+        ("0.00", "55"),  # a decline takes nothing
         ("9.00", "00"),
     ]
 
