@@ -9,9 +9,17 @@ import secrets
 
 from django import forms
 
+from ecard_integration import wire
+from ecard_integration.errors import InvalidInput
 from ecard_integration.services import ATTEMPT_KEY_RE
 
 REASON_MAX_LENGTH = 500
+# What people type between groups of a card's digits (as printed on the card): spaces (a phone's
+# no-break and thin ones too) and dashes (a phone's typographic ones too). Nothing else.
+CARD_SEPARATORS = re.compile(r"[ \u00a0\u2009\u202f\-\u2010-\u2014]+")
+TYPED_CARD_NUMBER_FORMAT = (
+    "Enter the card number as 12 to 19 digits. Spaces and dashes between them are fine."
+)
 # Control characters other than newline and tab have no place in a stored reason.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -22,6 +30,22 @@ def normalise_text(value: str) -> str:
     return CONTROL_CHARACTERS.sub("", value).strip()
 
 
+def normalise_card_number(value: object) -> object:
+    """A card number as a person typed it, spaces and dashes dropped; everything else is kept
+    as it is, for `wire.parse_card_number` to accept or refuse. The one normaliser of every
+    form where a card number is typed (online, kiosk, staff)."""
+    return CARD_SEPARATORS.sub("", value) if isinstance(value, str) else value
+
+
+def parse_typed_card_number(value: object) -> str:
+    """A typed card number, normalised and checked (`InvalidInput` with a sentence that does
+    not tell the guest to leave out the spaces they may type)."""
+    number = normalise_card_number(value)
+    if isinstance(number, str) and number and not wire.CARD_NUMBER_RE.fullmatch(number):
+        raise InvalidInput(TYPED_CARD_NUMBER_FORMAT, field="card_number")
+    return wire.parse_card_number(number)
+
+
 class CardNumberInput(forms.TextInput):
     """A card number field that never renders the number back into the page."""
 
@@ -30,8 +54,8 @@ class CardNumberInput(forms.TextInput):
 
 
 class CardNumberField(forms.CharField):
-    """A card number as staff type it (the services parse it): never rendered back, never
-    autocompleted or spellchecked."""
+    """A card number as staff type it, spaces and dashes dropped (the services parse the
+    rest): never rendered back, never autocompleted or spellchecked."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("max_length", 40)
@@ -42,6 +66,9 @@ class CardNumberField(forms.CharField):
             ),
         )
         super().__init__(**kwargs)
+
+    def to_python(self, value):
+        return normalise_card_number(super().to_python(value))
 
 
 def new_attempt_key() -> str:
@@ -97,7 +124,9 @@ class VoidForm(AttemptKeyForm):
 
 
 class LoadCardForm(AttemptKeyForm):
-    card_number = CardNumberField(label="Card number", help_text="12 to 19 digits, no spaces.")
+    card_number = CardNumberField(
+        label="Card number", help_text="12 to 19 digits; spaces and dashes are fine."
+    )
     amount = forms.CharField(
         label="Amount",
         max_length=12,
@@ -114,7 +143,9 @@ class LoadCardForm(AttemptKeyForm):
 
 
 class BalanceLookupForm(AttemptKeyForm):
-    card_number = CardNumberField(label="Card number", help_text="12 to 19 digits, no spaces.")
+    card_number = CardNumberField(
+        label="Card number", help_text="12 to 19 digits; spaces and dashes are fine."
+    )
 
 
 class FindCardForm(forms.Form):

@@ -8,16 +8,13 @@ every kiosk of a store shares one).
 
 import logging
 import re
-from dataclasses import dataclass
 from decimal import Decimal
-from enum import StrEnum
 
 from django.conf import settings
 
 from ecard_integration import crypto, wire
-from ecard_integration import services as ecard_services
-from ecard_integration.errors import EcardError, InvalidInput
-from ecard_integration.models import Source, State
+from ecard_integration.forms import parse_typed_card_number
+from ecard_integration.models import Source
 from kiosk.devices import (  # noqa: F401 - re-exported: kiosk.services is the app's API
     CODE_DIGITS,
     CODE_SALT,
@@ -44,21 +41,23 @@ from kiosk.devices import (  # noqa: F401 - re-exported: kiosk.services is the a
 from kiosk.guest import GuestSession
 from kiosk.models import Kiosk
 from ordering import services as ordering_services
-from ordering.errors import CARD_BUSY
 from ordering.models import CancelReason, Order, OrderStatus
 from ordering.pins import attempt as pin_attempt
-from ordering.pins.attempt import Guest, guarded_attempt
+from ordering.pins.attempt import Guest
+from ordering.services import (  # noqa: F401 - re-exported for the kiosk's views
+    BALANCE_UNAVAILABLE,
+    BalanceKind,
+    BalanceOutcome,
+)
 
 logger = logging.getLogger(__name__)
 
 GUEST_NAME = "Kiosk guest"
 
-BALANCE_UNAVAILABLE = "We could not check this card right now. Please try again in a moment."
 
 # Magnetic-stripe readers type the track data: track 1 `%B<PAN>^NAME^...?`, track 2 `;<PAN>=...?`.
 TRACK1_RE = re.compile(r"%B([0-9]{12,19})\^")
 TRACK2_RE = re.compile(r";([0-9]{12,19})=")
-CARD_SEPARATORS_RE = re.compile(r"[\s-]+")
 
 
 # --- Settings -----------------------------------------------------------------------------------
@@ -137,7 +136,7 @@ def parse_card_entry(value: object) -> str:
         match = pattern.search(value)
         if match:
             return wire.parse_card_number(match.group(1))
-    return wire.parse_card_number(CARD_SEPARATORS_RE.sub("", value))
+    return parse_typed_card_number(value)  # keypad: spaces and dashes dropped
 
 
 # --- Payment (ordering's services, with the kiosk's ids) ----------------------------------------
@@ -193,21 +192,7 @@ def cancel(*, order: Order) -> Order:
     return ordering_services.cancel_order(order=order, reason=CancelReason.GUEST)
 
 
-# --- Balance check ------------------------------------------------------------------------------
-
-
-class BalanceKind(StrEnum):
-    OK = "ok"  # the balance is known
-    DECLINED = "declined"  # the message says why
-    UNAVAILABLE = "unavailable"
-
-
-@dataclass(frozen=True)
-class BalanceOutcome:
-    kind: BalanceKind
-    card_last4: str
-    message: str = ""
-    balance: Decimal | None = None
+# --- Balance check (ordering's, with the kiosk's ids) --------------------------------------------
 
 
 def check_balance(
@@ -219,47 +204,15 @@ def check_balance(
     confirm_last_try: bool = False,
 ) -> BalanceOutcome:
     """Ask eCard a card's balance with its PIN (always required here), throttled like payments
-    (per card and per kiosk device; `ip` is not a scope at a kiosk).
-
-    Raises `InvalidInput` for bad input, `ordering.services.PinThrottledError` when blocked (or
-    locked at eCard), `ordering.services.LastTryError` before eCard's last try unless confirmed,
-    and `throttle.ThrottleUnavailableError` when the cache is down; nothing is sent then.
-    """
-    card_number = wire.parse_card_number(card_number)
-    if not pin:
-        raise InvalidInput("Enter the card's PIN.", field="pin")
-    pin = wire.parse_pin(pin)
-    card_hash = crypto.card_hash(card_number)
-    last4 = card_number[-4:]
-    with guarded_attempt(
-        Guest.at_kiosk(kiosk),
+    (per card and per kiosk device; `ip` is not a scope at a kiosk). Raises what
+    `ordering.services.check_balance` raises; nothing is sent then."""
+    return ordering_services.check_balance(
+        guest=Guest.at_kiosk(kiosk),
         card_number=card_number,
-        card_hash=card_hash,
+        pin=pin,
+        source=Source.KIOSK,
+        store_id=kiosk.store.ecard_store_id,
+        terminal_id=kiosk.terminal_id,
+        reference=f"kiosk-{kiosk.id}",
         confirm_last_try=confirm_last_try,
-    ) as attempt:
-        if attempt is None:
-            return BalanceOutcome(BalanceKind.UNAVAILABLE, last4, CARD_BUSY)
-        try:
-            row = ecard_services.balance_inquiry(
-                card_number=card_number,
-                pin=pin,
-                source=Source.KIOSK,
-                store_id=kiosk.store.ecard_store_id,
-                terminal_id=kiosk.terminal_id,
-                reference=f"kiosk-{kiosk.id}",
-            )
-        except InvalidInput:
-            raise
-        except EcardError:
-            logger.warning("balance inquiry from kiosk %s failed", kiosk.id, exc_info=True)
-            return BalanceOutcome(BalanceKind.UNAVAILABLE, last4, BALANCE_UNAVAILABLE)
-        attempt.sent(row.response_code, approved=row.state == State.APPROVED)
-    if row.state == State.APPROVED and row.balance is not None:
-        return BalanceOutcome(BalanceKind.OK, last4, balance=row.balance)
-    if row.state == State.DECLINED:
-        message = ordering_services.DECLINE_MESSAGES.get(
-            wire.decline_reason(row.response_code),
-            "This card cannot be used here. Please ask a member of staff.",
-        )
-        return BalanceOutcome(BalanceKind.DECLINED, last4, message)
-    return BalanceOutcome(BalanceKind.UNAVAILABLE, last4, BALANCE_UNAVAILABLE)
+    )

@@ -109,6 +109,11 @@ class Cart:
     def total(self) -> Decimal:
         return money(sum((line.line_total for line in self.lines() if line.item), 0))
 
+    def seen_total(self) -> Decimal:
+        """The total at the prices the guest was shown, without a query (the menu's cart bar;
+        checkout compares the catalog's prices)."""
+        return money(sum((entry.seen_price * entry.quantity for entry in self._entries()), 0))
+
     def accept_catalog(self):
         """After reporting changes: drop what is gone, take the catalog's prices now."""
         for line in self.lines():

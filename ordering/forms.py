@@ -12,6 +12,7 @@ from django import forms
 
 from ecard_integration import wire
 from ecard_integration.errors import InvalidInput
+from ecard_integration.forms import TYPED_CARD_NUMBER_FORMAT, parse_typed_card_number
 from ordering.models import MAX_LINE_QUANTITY
 
 QUANTITY_RE = re.compile(r"[0-9]{1,3}")
@@ -167,18 +168,37 @@ class LastTryField(forms.CharField):
         return super().clean(value) == "1"
 
 
+class CardNumberField(forms.CharField):
+    """A gift card number as a guest types it: spaces and dashes are fine (dropped by the shared
+    normaliser), anything else is refused with one sentence. `data-card-number` lets site.js
+    group the digits in fours as they are typed."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", "Gift card number")
+        kwargs.setdefault("max_length", 40)
+        kwargs.setdefault(
+            "error_messages",
+            {"required": "Enter the card number.", "max_length": TYPED_CARD_NUMBER_FORMAT},
+        )
+        kwargs.setdefault(
+            "widget",
+            forms.TextInput(
+                attrs={
+                    "autocomplete": "off",
+                    "inputmode": "numeric",
+                    "spellcheck": "false",
+                    "data-card-number": "",
+                }
+            ),
+        )
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        return _wire(parse_typed_card_number, super().clean(value))
+
+
 class PayForm(forms.Form):
-    card_number = forms.CharField(
-        label="Gift card number",
-        max_length=40,
-        error_messages={
-            "required": "Enter the card number.",
-            "max_length": "Enter the card number as 12 to 19 digits, without spaces or dashes.",
-        },
-        widget=forms.TextInput(
-            attrs={"autocomplete": "off", "inputmode": "numeric", "spellcheck": "false"}
-        ),
-    )
+    card_number = CardNumberField()
     pin = PinField()
     amount = forms.CharField(
         label="Amount to pay with this card (optional)",
@@ -191,9 +211,6 @@ class PayForm(forms.Form):
     attempt_key = AttemptKeyField()
     confirm_last_try = LastTryField()
 
-    def clean_card_number(self):
-        return _wire(wire.parse_card_number, self.cleaned_data["card_number"])
-
     def clean_amount(self):
         value = self.cleaned_data["amount"].strip().lstrip("$").strip()
         return _wire(wire.parse_amount, value) if value else None
@@ -205,6 +222,14 @@ class ApplyBalanceForm(forms.Form):
     offer = forms.CharField(max_length=64, widget=forms.HiddenInput)
     pin = PinField()
     attempt_key = AttemptKeyField()
+    confirm_last_try = LastTryField()
+
+
+class BalanceForm(forms.Form):
+    """The online balance check: the card number and its PIN (never rendered back)."""
+
+    card_number = CardNumberField()
+    pin = PinField()
     confirm_last_try = LastTryField()
 
 

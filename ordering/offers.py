@@ -65,3 +65,43 @@ class CardOffer:
     @staticmethod
     def card_number(offer: dict) -> str:
         return unseal(offer["card"])
+
+
+KEPT_CARD_SECONDS = 10 * 60
+
+
+class KeptCard:
+    """A card number kept (sealed, never the PIN) after a wrong PIN or a payment that did not go
+    through, so the form comes back with the number filled and only the PIN to type again; with
+    the sentence that says why, shown once on that form. For one purpose only (an order's
+    number, or "balance") and a few minutes."""
+
+    def __init__(self, session, key: str):
+        self.session = session
+        self.key = key
+
+    def keep(self, purpose: str, card_number: str | None, error: str) -> None:
+        self.session[self.key] = {
+            "for": purpose,
+            "card": seal(card_number) if card_number else "",
+            "error": error,
+            "expires": time.time() + KEPT_CARD_SECONDS,
+        }
+
+    def take(self, purpose: str) -> tuple[str, str]:
+        """(card number or "", error or ""): the error is shown once, the number stays for a
+        reload until it expires or `clear`."""
+        kept = self.session.get(self.key)
+        if not isinstance(kept, dict) or kept.get("for") != purpose:
+            return "", ""
+        if time.time() > kept.get("expires", 0):
+            self.clear()
+            return "", ""
+        error = kept.get("error", "")
+        if error:
+            self.session[self.key] = {**kept, "error": ""}
+        card = unseal(kept["card"]) if kept.get("card") else ""
+        return card, error
+
+    def clear(self) -> None:
+        self.session.pop(self.key, None)

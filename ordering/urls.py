@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from ordering.views import orders, shop
+from ordering.views import balance, orders, shop
 
 app_name = "ordering"
 
@@ -15,6 +15,8 @@ urlpatterns = [
     re_path(r"^cart/items/(?P<item_id>[0-9]{1,12})/$", shop.cart_update, name="cart_update"),
     re_path(r"^cart/items/(?P<item_id>[0-9]{1,12})/remove/$", shop.cart_remove, name="cart_remove"),
     path("checkout/", shop.checkout, name="checkout"),
+    path("balance/", balance.balance, name="balance"),
+    path("balance/result/", balance.balance_result, name="balance_result"),
     re_path(ORDER + r"$", orders.order, name="order"),
     re_path(ORDER + r"pay/$", orders.order_pay, name="order_pay"),
     re_path(ORDER + r"apply-balance/$", orders.order_apply_balance, name="order_apply_balance"),

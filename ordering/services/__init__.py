@@ -7,6 +7,7 @@ with gift cards (tenders). Each job has its module in this package, re-exported 
 - `outcomes`: what the guest is told (`PaymentOutcome`, `OutcomeKind`);
 - `settlement`: an order's status from its tenders, and bringing it up to date;
 - `receipts`: the receipt email;
+- `balance`: a guest's balance check with the PIN (`check_balance`), online and at a kiosk;
 - `cancellation`: removing a payment, cancelling, abandoning (every redeem given up).
 
 The errors (`ordering.errors`, each with its sentence for the guest) sit outside the package:
@@ -25,6 +26,12 @@ from ordering.errors import (
     PaymentInProgressError,
     PinThrottledError,
 )
+from ordering.services.balance import (
+    BALANCE_UNAVAILABLE,
+    BalanceKind,
+    BalanceOutcome,
+    check_balance,
+)
 from ordering.services.cancellation import (
     abandon_order,
     bring_up_to_date,
@@ -41,6 +48,7 @@ from ordering.services.checkout import (
     checkout_timeout_seconds,
     is_expired,
     online_store,
+    refund_by,
     start_checkout,
 )
 from ordering.services.outcomes import (
@@ -83,6 +91,9 @@ __all__ = [
     "bring_up_to_date",
     "ATTEMPT_KEY_RE",
     "ATTENTION",
+    "BALANCE_UNAVAILABLE",
+    "BalanceKind",
+    "BalanceOutcome",
     "CARD_BUSY",
     "CARD_LOCKED",
     "CONFIRMING",
@@ -110,6 +121,7 @@ __all__ = [
     "WRONG_CARD_OR_PIN",
     "abandon_order",
     "cancel_order",
+    "check_balance",
     "check_cart",
     "checkout_timeout_seconds",
     "expire_abandoned_orders",
@@ -125,6 +137,7 @@ __all__ = [
     "parse_attempt_key",
     "pay_with_card",
     "refresh_pending",
+    "refund_by",
     "remove_tender",
     "send_owed_receipts",
     "send_receipt",

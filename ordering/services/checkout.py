@@ -3,6 +3,7 @@
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -138,6 +139,14 @@ def _new_order_number() -> str:
 
 def checkout_timeout_seconds() -> int:
     return int(getattr(settings, "ORDER_CHECKOUT_TIMEOUT_SECONDS", 900))
+
+
+def refund_by(order: Order) -> datetime:
+    """When the order sweep gives up an unfinished checkout and returns what was paid to the
+    cards: the checkout's time limit after the order was made, plus one sweep interval at most."""
+    schedule = settings.CELERY_BEAT_SCHEDULE.get("expire-abandoned-orders", {})
+    sweep = schedule.get("schedule", timedelta(minutes=1))
+    return order.created_at + timedelta(seconds=checkout_timeout_seconds()) + sweep
 
 
 def is_expired(order: Order) -> bool:

@@ -46,7 +46,7 @@ DECLINED_OTHER = "This card was declined. Please use another card."
 NO_BALANCE = "This card has no balance left. Please use another card."
 
 
-NOT_CHARGED = "This payment did not go through, and your card was not charged. Please try again."
+NOT_CHARGED = "This payment did not go through. Nothing was charged. Try again."
 
 
 PAYMENT_IN_PROGRESS = "A payment for this order is already being processed. Please wait."

@@ -9,6 +9,7 @@ covers a resubmission anyway.
 from config import security
 from config.http import SeeOther
 
+KEPT_CARD_SESSION_KEY = "ordering_kept_card"
 OFFER_SESSION_KEY = "ordering_offer"
 ORDER_SESSION_KEY = "ordering_order"
 
@@ -26,3 +27,12 @@ def session_key(request) -> str:
 def client_ip(request) -> str:
     # Behind the TLS proxy REMOTE_ADDR is the proxy's for every guest: see config.security.
     return security.client_ip(request)
+
+
+def show_error(form, message: str, field: str | None = None) -> None:
+    """Put a sentence on a fresh (unbound) form, where its errors are shown: after a redirect
+    the next page says why on the form itself. An unbound form has no `cleaned_data` for
+    `add_error` to tidy."""
+    if not hasattr(form, "cleaned_data"):
+        form.cleaned_data = {}
+    form.add_error(field, message)

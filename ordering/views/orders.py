@@ -22,12 +22,19 @@ from ordering.forms import (
 )
 from ordering.interrupted import interrupted_page, interrupted_payment_page
 from ordering.models import Order, OrderStatus
-from ordering.offers import CardOffer
+from ordering.offers import CardOffer, KeptCard
 from ordering.pins import throttle
-from ordering.pins.attempt import Guest
+from ordering.pins.attempt import Guest, guest_call_seconds
 from ordering.selectors import money
 from ordering.services import OutcomeKind as Kind
-from ordering.views.common import OFFER_SESSION_KEY, client_ip, see_other, session_key
+from ordering.views.common import (
+    KEPT_CARD_SESSION_KEY,
+    OFFER_SESSION_KEY,
+    client_ip,
+    see_other,
+    session_key,
+    show_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +64,20 @@ def _offer(request) -> CardOffer:
     return CardOffer(request.session, OFFER_SESSION_KEY)
 
 
+def _kept(request) -> KeptCard:
+    return KeptCard(request.session, KEPT_CARD_SESSION_KEY)
+
+
+def _fresh_pay_form(request, order: Order) -> PayForm:
+    """The pay form as a GET shows it: after a wrong PIN (or a payment that did not go through)
+    with the card number filled in, the PIN empty, and the sentence saying why on the form."""
+    card_number, error = _kept(request).take(order.number)
+    form = PayForm(initial={"attempt_key": new_attempt_key(), "card_number": card_number})
+    if error:
+        show_error(form, error)
+    return form
+
+
 def _order_context(request, order: Order, *, pay_form=None, apply_form=None) -> dict:
     due = selectors.amount_due(order)
     offer = _offer(request).shown(order, due)
@@ -68,7 +89,12 @@ def _order_context(request, order: Order, *, pay_form=None, apply_form=None) -> 
         "returned_tenders": selectors.returned_tenders(order) if order.is_completed else [],
         "due": due,
         "paid": selectors.amount_paid(order),
-        "pay_form": pay_form or PayForm(initial={"attempt_key": new_attempt_key()}),
+        "pay_form": pay_form
+        or (
+            _fresh_pay_form(request, order)
+            if order.status == OrderStatus.OPEN
+            else PayForm(initial={"attempt_key": new_attempt_key()})
+        ),
         "apply_form": apply_form
         or (
             ApplyBalanceForm(initial={"attempt_key": new_attempt_key(), "offer": offer["id"]})
@@ -81,6 +107,9 @@ def _order_context(request, order: Order, *, pay_form=None, apply_form=None) -> 
             released_at__isnull=True, status="needs_attention"
         ).exists(),
     }
+    if context["paid"] > 0 and order.status == OrderStatus.OPEN:
+        context["refund_by"] = services.refund_by(order)  # a partly paid order: when it is undone
+    context["call_seconds"] = round(guest_call_seconds())
     context["shown"] = status_shown(context)
     return context
 
@@ -119,14 +148,25 @@ def order_status(request, number, token):
     return see_other(order_url(order))
 
 
-def _after_payment(request, order: Order, outcome: services.PaymentOutcome, card_number: str):
+def _after_payment(
+    request, order: Order, outcome: services.PaymentOutcome, card_number: str, form_name: str
+):
     if outcome.kind == Kind.INSUFFICIENT:
+        _kept(request).clear()
         _offer(request).make(order, card_number, outcome.available_balance)
         messages.warning(request, outcome.message)
-    else:
-        if outcome.kind != Kind.DECLINED:
+    elif outcome.kind in (Kind.DECLINED, Kind.FAILED) and form_name == "pay_form":
+        # Said on the pay form itself; the number kept when typing it again may help.
+        if outcome.kind == Kind.FAILED:
             _offer(request).clear()
-        if outcome.kind in (Kind.DECLINED, Kind.FAILED, Kind.CANCELLED):
+        keep = outcome.may_retry or outcome.kind == Kind.FAILED
+        _kept(request).keep(order.number, card_number if keep else None, outcome.message)
+    elif outcome.kind == Kind.DECLINED:  # the offered card's PIN: said above the offer's form
+        messages.error(request, outcome.message)
+    else:
+        _kept(request).clear()
+        _offer(request).clear()
+        if outcome.kind in (Kind.FAILED, Kind.CANCELLED):
             messages.error(request, outcome.message)
         elif outcome.kind in (Kind.PARTIAL, Kind.IN_PROGRESS):
             messages.info(request, outcome.message)
@@ -222,7 +262,7 @@ def _pay(request, order: Order, form, form_name: str, *, card_number: str, amoun
         return _render_order(request, order, status=400, **{form_name: form})
     except services.OrderingError as exc:
         return _payment_refused(request, order, exc, form_name, form)
-    return _after_payment(request, order, outcome, card_number)
+    return _after_payment(request, order, outcome, card_number, form_name)
 
 
 @never_cache
@@ -237,13 +277,13 @@ def order_remove_tender(request, number, token, tender_id):
     if tender.status == "voided":
         messages.success(
             request,
-            f"The ${tender.amount} from card {tender.card_masked} was returned to the card.",
+            f"${tender.amount} returned to card {tender.card_masked}.",
         )
     else:
         messages.success(
             request,
-            f"Card {tender.card_masked} was removed. Its ${tender.amount} is being returned "
-            "to the card.",
+            f"Card {tender.card_masked} was removed. ${tender.amount} is being returned to it: "
+            "nothing is kept.",
         )
     return see_other(order_url(order))
 

@@ -16,7 +16,7 @@ from ordering.forms import (
     CheckoutForm,
     first_error,
 )
-from ordering.models import ACTIVE_STATUSES, Order
+from ordering.models import ACTIVE_STATUSES, MAX_LINE_QUANTITY, Order
 from ordering.views.common import ORDER_SESSION_KEY, see_other
 from ordering.views.orders import order_url
 
@@ -104,6 +104,7 @@ def _render_cart(request, *, checkout_form=None, problems=(), status=200):
             "checkout_form": checkout_form,
             "problems": problems,
             "current_order": _current_order(request),
+            "max_quantity": MAX_LINE_QUANTITY,
         },
         status=status,
     )

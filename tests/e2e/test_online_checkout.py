@@ -32,9 +32,11 @@ def order_in_browser(page, live_server, lines, *, email="ada@example.com", shots
     page.goto(live_server.url + "/")
     for name, quantity in lines:
         item = page.locator("li.item", has=page.get_by_role("heading", name=name, exact=True))
-        item.get_by_label("Quantity").fill(str(quantity))
-        item.get_by_role("button", name="Add").click()
-        expect(page.locator("#cart-feedback")).to_contain_text(f"Added to your cart: {name}")
+        for count in range(1, quantity + 1):  # one Add per item, as a guest taps it
+            item.get_by_role("button", name="Add").click()
+            expect(page.locator("#cart-feedback")).to_contain_text(
+                f"Added to your cart: {name} (now {count})"
+            )
     if shots:
         screenshot(page, shots, "menu")
     page.get_by_role("link", name=re.compile("^Cart")).click()
@@ -136,7 +138,7 @@ def test_removing_a_tender_voids_it(page, live_server, sandbox, menu, new_card):
         "button", name=re.compile(f"Remove the payment from card .*{card[-4:]}")
     ).click()
 
-    expect(page.get_by_role("status").first).to_contain_text("was returned to the card")
+    expect(page.get_by_role("status").first).to_contain_text("returned to card")
     expect(page.locator("#amount-due")).to_have_text("$32.00")
     assert len(voids(sandbox)) == 1
     assert [e["voided"] for e in redeems(sandbox)] == [True]

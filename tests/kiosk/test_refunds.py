@@ -32,5 +32,5 @@ def test_the_kiosk_receipt_shows_a_voided_payment_returned(
     assert response.status_code == 200  # a refunded order still has its receipt (no loop)
     html = response.content.decode()
     assert "Your order was refunded." in html
-    assert f"Returned to card <strong>•••• {card[-4:]}</strong>: $9.00 on " in html
+    assert f"$9.00 returned to card <strong>•••• {card[-4:]}</strong> on " in html
     assert device.get(g(guest_id, "pay/"))["Location"] == g(guest_id, "receipt/")

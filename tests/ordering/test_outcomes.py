@@ -185,7 +185,7 @@ def test_a_staff_void_refunds_the_paid_order_everywhere(
     html = html.content.decode()
     assert 'data-status="refunded"' in html
     assert "Refunded" in html
-    assert f"Returned to card <strong>•••• {card[-4:]}</strong>: $9.00 on " in html
+    assert f"$9.00 returned to card <strong>•••• {card[-4:]}</strong> on " in html
     assert "Paid with" not in html
     assert "Your order was refunded." in html
 
@@ -233,7 +233,7 @@ def test_voiding_one_of_two_payments_partly_refunds_the_order(
     html = client.get(reverse("ordering:order", args=[order.number, order.access_token]))
     html = html.content.decode()
     assert "Partly refunded" in html
-    assert f"Returned to card <strong>•••• {first[-4:]}</strong>: $4.00 on " in html
+    assert f"$4.00 returned to card <strong>•••• {first[-4:]}</strong> on " in html
     assert f"Card <strong>•••• {second[-4:]}</strong>: $5.00" in html  # still paid with
 
     staff_void(order.tenders.get(card_last4=second[-4:]), admin_user)

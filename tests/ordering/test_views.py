@@ -317,7 +317,7 @@ def test_a_pin_never_goes_in_a_url(client, sandbox, items, new_card):
     [
         ("card_number", "", "Enter the card number."),
         ("card_number", "1234", "Enter the card number as 12 to 19 digits"),
-        ("card_number", "6007 1234 5678 9012", "Enter the card number as 12 to 19 digits"),
+        ("card_number", "6007 1234 / 5678 9012", "Enter the card number as 12 to 19 digits"),
         ("card_number", "60071234ABCD9012", "Enter the card number as 12 to 19 digits"),
         ("card_number", "１２３４５６７８９０１２３４", "Enter the card number as 12 to 19 digits"),
         ("card_number", "1" * 41, "Enter the card number"),
@@ -465,7 +465,7 @@ def test_removing_a_tender_and_cancelling(client, sandbox, items, new_card):
     url = reverse("ordering:order_remove_tender", args=[order.number, order.access_token, first.id])
     response = client.post(url)
     body = client.get(response["Location"]).content.decode()
-    assert f"The $10.00 from card •••• {cards[0][-4:]} was returned to the card." in body
+    assert f"$10.00 returned to card •••• {cards[0][-4:]}." in body
     assert sandbox.card(cards[0])["balance"] == "20.00"
     assert 'id="amount-due">$30.00' in body
 

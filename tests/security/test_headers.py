@@ -172,6 +172,15 @@ def collect_guest_pages(client, sandbox, items, new_card, settings) -> dict:
     pages["receipt"] = client.get(pay(client, paid, new_card("50.00"))["Location"])
     paid.refresh_from_db()
     assert paid.status == OrderStatus.PAID
+    balance = reverse("ordering:balance")
+    pages["balance"] = client.get(balance)
+    pages["balance refused"] = client.post(balance, {"card_number": "x", "pin": ""})
+    card = new_card("12.00")
+    wrong = client.post(balance, {"card_number": card, "pin": WRONG_PIN})
+    pages["balance, wrong PIN"] = client.get(wrong["Location"])
+    pages["balance result"] = client.get(
+        client.post(balance, {"card_number": card, "pin": PIN})["Location"]
+    )
     pages["unknown order (404)"] = client.get(f"/orders/ZZZZZZZZ/{'A' * 32}/")
     pages["no such page (404)"] = client.get("/no-such-page/")
     return pages
