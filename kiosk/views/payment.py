@@ -95,7 +95,8 @@ def pay_card(request, order):
     guest = request.guest
     form = CardForm(request.POST)
     if not form.is_valid():
-        context = {**_order_context(order), "offer": guest.offer.get(order), "card_form": form}
+        # The card form and its error only: the balance offer is a screen of its own.
+        context = {**_order_context(order), "offer": None, "card_form": form}
         return page(request, "kiosk/pay.html", context, status=400)
     guest.offer.clear()
     guest.set_payment(form.cleaned_data["card_number"])
