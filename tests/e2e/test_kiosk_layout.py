@@ -58,6 +58,7 @@ class Screens:
 
     def check(self, name: str, *, fits: bool = True):
         found = {}
+        self.page.wait_for_load_state("load")  # a click waits for the navigation, not the CSS
         if fits:
             scroll = overflow(self.page)
             if any(scroll.values()):
