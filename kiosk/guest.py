@@ -81,6 +81,17 @@ class GuestSession:
             data["receipt_shown"] = order.number
             self.session[GUEST] = data
 
+    @property
+    def accessible(self) -> bool:
+        """Accessibility mode (controls low, larger text, higher contrast): for this visit only."""
+        return bool(self.data and self.data.get("accessible"))
+
+    def set_accessible(self, on: bool) -> None:
+        data = self.data
+        if data is not None:
+            data["accessible"] = bool(on)
+            self.session[GUEST] = data
+
     def has_anything(self) -> bool:
         return any(key in self.session for key in KEYS)
 
@@ -147,8 +158,9 @@ class GuestSession:
 
     # --- one message for the next page ---
 
-    def flash(self, text: str, level: str = "info") -> None:
-        self.session[FLASH] = {"text": text, "level": level}
+    def flash(self, text: str, level: str = "info", *, note: str = "") -> None:
+        """`note`: a second, plain sentence shown under the message ("Nothing was charged.")."""
+        self.session[FLASH] = {"text": text, "level": level, "note": note}
 
     def pop_flash(self) -> dict | None:
         value = self.session.pop(FLASH, None)

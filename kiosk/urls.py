@@ -29,6 +29,7 @@ guest_pages = [
     ("balance/pin/", balance.balance_pin, "balance_pin"),
     ("balance/result/", balance.balance_result, "balance_result"),
     ("touch/", device.touch, "touch"),
+    ("accessibility/", device.accessibility, "accessibility"),
     ("end/", device.end, "end"),
 ]
 

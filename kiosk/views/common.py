@@ -142,6 +142,11 @@ def page(request, template: str, context: dict | None = None, *, status=200, sus
     full = {
         "kiosk": request.kiosk,
         "guest_id": guest.id,
+        "accessible": guest.accessible,
+        # Where the accessibility switch comes back to without JavaScript (a GET page only).
+        "here": request.path if request.method == "GET" else "",
+        # "Start over" asks first when it would throw something away.
+        "has_order": bool(guest.session.get("kiosk_order")),
         "idle_seconds": services.idle_seconds(),
         "idle_countdown_seconds": services.idle_countdown_seconds(),
         "suspend_idle": suspend_idle,
@@ -161,13 +166,16 @@ PIN_REFUSALS = (
 )
 
 
-def pin_refused(guest: GuestSession, exc: Exception, *, again: str, back: str, forget) -> SeeOther:
+def pin_refused(
+    guest: GuestSession, exc: Exception, *, again: str, back: str, forget, note: str = ""
+) -> SeeOther:
     """Nothing was sent. Blocked: the card is forgotten (`forget`) and the guest goes `back`;
-    otherwise to the PIN page `again` (which itself shows a last-try notice)."""
+    otherwise to the PIN page `again` (which itself shows a last-try notice). `note`: a second
+    sentence for the message (a payment's "Nothing was charged.")."""
     if isinstance(exc, ordering_services.PinThrottledError):
         forget()
-        guest.flash(exc.message, "error")
+        guest.flash(exc.message, "error", note=note)
         return SeeOther(url(guest, back))
     if not isinstance(exc, ordering_services.LastTryError):
-        guest.flash(exc.message, "error")
+        guest.flash(exc.message, "error", note=note)
     return SeeOther(url(guest, again))

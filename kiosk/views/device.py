@@ -7,6 +7,7 @@ from django.middleware.csrf import rotate_token
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.http import SeeOther
@@ -14,7 +15,15 @@ from config.security import client_ip
 from kiosk import services
 from kiosk.forms import EnrollForm
 from kiosk.guest import GuestSession
-from kiosk.views.common import device_view, go, guest_view, set_device_cookie
+from kiosk.views.common import (
+    device_view,
+    go,
+    guest_home,
+    guest_view,
+    page,
+    set_device_cookie,
+    url,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -73,15 +82,17 @@ def _enroll_post(request, form):
 @require_GET
 def attract(request):
     guest = GuestSession(request.session)
+    # A visit left open (the back button, or accessibility mode switched on here): the idle
+    # countdown still ends it.
+    mine = guest.data and guest.data.get("kiosk") == request.kiosk.id
     return render(
         request,
         "kiosk/attract.html",
         {
             "kiosk": request.kiosk,
-            # A visit left open (the back button): the idle countdown still ends it.
-            "guest_id": guest.id
-            if guest.data and guest.data.get("kiosk") == request.kiosk.id
-            else None,
+            "guest_id": guest.id if mine else None,
+            "accessible": bool(mine and guest.accessible),
+            "here": reverse("kiosk:attract"),
             "idle_seconds": services.idle_seconds(),
             "idle_countdown_seconds": services.idle_countdown_seconds(),
         },
@@ -91,19 +102,47 @@ def attract(request):
 @device_view
 @require_POST
 def start(request):
+    """A new visit (whatever the session held ends). `next`: the menu, the balance check, or the
+    attract screen itself (its accessibility switch); `accessible` carries the mode into it."""
     guest_id = services.start_guest_session(session=request.session, kiosk=request.kiosk)
+    guest = GuestSession(request.session)
+    guest.set_accessible(request.POST.get("accessible") == "1")
     rotate_token(request)
-    name = "balance" if request.POST.get("next") == "balance" else "menu"
+    following = request.POST.get("next")
+    if following == "attract":
+        return SeeOther(reverse("kiosk:attract"))
+    name = "balance" if following == "balance" else "menu"
     return SeeOther(reverse(f"kiosk:{name}", args=[guest_id]))
 
 
 @guest_view
-@require_POST
+@require_http_methods(["GET", "POST"])
 def end(request):
-    """The guest is done, or the idle countdown ran out: wipe the visit, back to the start."""
+    """The guest is done, or the idle countdown ran out: wipe the visit, back to the start.
+    GET (the "Start over" link, without JavaScript) asks first."""
+    if request.method == "GET":
+        back = guest_home(request.guest, request.kiosk)
+        return page(request, "kiosk/start_over.html", {"back": back})
     services.wipe_guest_session(session=request.session)
     rotate_token(request)
     return go(request, reverse("kiosk:attract"))
+
+
+@guest_view
+@require_POST
+def accessibility(request):
+    """Accessibility mode on or off for the rest of the visit. From kiosk.js (fetch): 204, the
+    page switches itself; without JavaScript, back to the page it was pressed on."""
+    guest = request.guest
+    guest.set_accessible(request.POST.get("accessible") == "1")
+    if request.headers.get("X-Kiosk-Fetch") == "1":
+        return HttpResponse(status=204)
+    back = request.POST.get("next", "")
+    visit_prefix = url(guest, "menu").removesuffix("menu/")  # this visit's pages only
+    mine = back == reverse("kiosk:attract") or back.startswith(visit_prefix)
+    if mine and url_has_allowed_host_and_scheme(back, allowed_hosts=None):
+        return SeeOther(back)
+    return SeeOther(guest_home(guest, request.kiosk))
 
 
 @guest_view

@@ -1,9 +1,11 @@
 """Kiosk guest pages: paying the order with gift cards, confirming, the receipt, cancelling."""
 
 import logging
+import math
 from decimal import Decimal
 from functools import wraps
 
+from django.conf import settings
 from django.http import HttpResponse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -23,6 +25,10 @@ from ordering.selectors import money
 from ordering.services import OutcomeKind as Kind
 
 logger = logging.getLogger(__name__)
+
+NOTHING_CHARGED = "Nothing was charged."
+# The receipt returns to the start by itself after this long (never later than the idle reset).
+RECEIPT_RETURN_SECONDS = 30
 
 
 # --- Paying -------------------------------------------------------------------------------------
@@ -89,7 +95,8 @@ def pay_card(request, order):
     guest = request.guest
     form = CardForm(request.POST)
     if not form.is_valid():
-        context = {**_order_context(order), "offer": guest.offer.get(order), "card_form": form}
+        # The card form and its error only: the balance offer is a screen of its own.
+        context = {**_order_context(order), "offer": None, "card_form": form}
         return page(request, "kiosk/pay.html", context, status=400)
     guest.offer.clear()
     guest.set_payment(form.cleaned_data["card_number"])
@@ -114,7 +121,9 @@ def pay_use_balance(request, order):
 @guest_view
 @require_POST
 def pay_change_card(request):
+    """Another card: from the PIN page, or instead of the declined card's balance."""
     request.guest.clear_payment()
+    request.guest.offer.clear()
     return SeeOther(url(request.guest, "pay"))
 
 
@@ -130,6 +139,8 @@ def _pin_page(request, order, form, *, status=200, last_try=""):
     amount = Decimal(payment["amount"]) if payment.get("amount") else selectors.amount_due(order)
     context = {"order": order, "last4": payment["last4"], "amount": money(amount), "form": form}
     context["last_try"] = last_try
+    # The "Processing…" screen says how long sending may take: eCard's time budget for a guest.
+    context["send_seconds"] = math.ceil(settings.ECARD_GUEST_BUDGET_SECONDS)
     return page(request, "kiosk/pay_pin.html", context, status=status)
 
 
@@ -166,7 +177,7 @@ def pay_submit(request, order):
         return SeeOther(_route(guest, order))
     form = PinForm(request.POST)
     if not form.is_valid():
-        guest.flash(first_error(form), "error")
+        guest.flash(first_error(form), "error", note=NOTHING_CHARGED)
         return SeeOther(url(guest, "pay_pin"))
     try:
         outcome = services.pay(
@@ -180,7 +191,14 @@ def pay_submit(request, order):
             confirm_last_try=form.cleaned_data["confirm_last_try"],
         )
     except PIN_REFUSALS as exc:
-        return pin_refused(guest, exc, again="pay_pin", back="pay", forget=guest.clear_payment)
+        return pin_refused(
+            guest,
+            exc,
+            again="pay_pin",
+            back="pay",
+            forget=guest.clear_payment,
+            note=NOTHING_CHARGED,
+        )
     except ordering_services.OrderingError as exc:
         guest.flash(exc.message, "error")
         order.refresh_from_db()
@@ -205,14 +223,14 @@ def after_outcome(guest: GuestSession, outcome: ordering_services.PaymentOutcome
         guest.clear_payment()
         if card:
             guest.offer.make(outcome.order, card, outcome.available_balance)
-        guest.flash(outcome.message, "warning")
+        guest.flash(outcome.message, "warning", note=NOTHING_CHARGED)
         return url(guest, "pay")
     if kind == Kind.PARTIAL:
         guest.clear_payment()
         guest.offer.clear()
         guest.flash(outcome.message, "success")
         return url(guest, "pay")
-    guest.flash(outcome.message, "error")
+    guest.flash(outcome.message, "error", note=NOTHING_CHARGED if kind == Kind.DECLINED else "")
     # Declines the guest fixes by typing the PIN again (or choosing another card from the PIN page).
     if outcome.may_retry:
         return url(guest, "pay_pin")
@@ -283,7 +301,15 @@ def receipt(request, order):
             **_order_context(order),
             "paid_tenders": tenders,
             "returned_tenders": selectors.returned_tenders(order),
+            "return_seconds": receipt_return_seconds(),
         },
+    )
+
+
+def receipt_return_seconds() -> int:
+    """How long the receipt stays before the screen returns to the start by itself."""
+    return int(
+        min(RECEIPT_RETURN_SECONDS, services.idle_seconds() + services.idle_countdown_seconds())
     )
 
 

@@ -23,7 +23,9 @@ logger = logging.getLogger(__name__)
 @guest_view
 @require_GET
 def menu(request):
-    return page(request, "kiosk/menu.html", {"categories": selectors.menu_categories()})
+    cart = Cart(request.session)
+    context = {"categories": selectors.menu_categories(), "lines": cart.lines()}
+    return page(request, "kiosk/menu.html", {**context, "total": cart.total()})
 
 
 @guest_view
@@ -78,7 +80,8 @@ def cart_update(request, item_id):
         int(item_id), form.cleaned_data["quantity"]
     ):
         guest.flash("Choose a quantity from 1 to 20.", "error")
-    return SeeOther(url(guest, "cart"))
+    # The steppers are on the menu's order panel too: back to the page they were pressed on.
+    return SeeOther(url(guest, "menu" if request.POST.get("back") == "menu" else "cart"))
 
 
 @guest_view

@@ -1,5 +1,7 @@
-// Kiosk behaviour: on-screen keypads, card readers, the PIN → confirm step, "please wait" while a
-// payment is sent, the idle reset, printing. No inline scripts or handlers anywhere (strict CSP).
+// Kiosk behaviour: on-screen keypads, card readers, the PIN → confirm step, "Processing…" while a
+// payment is sent, the idle reset, the receipt's return to the start, "Start over?", the
+// accessibility switch, printing. No inline scripts or handlers anywhere (strict CSP). Every page
+// works without it: these only make the same forms and links quicker to use.
 (function () {
   "use strict";
 
@@ -15,12 +17,25 @@
     if (key === "clear") {
       input.value = "";
     } else if (key === "back") {
-      input.value = input.value.slice(0, -1);
+      input.value = input.value.replace(/\s+$/, "").slice(0, -1);
     } else if (input.value.replace(/\D/g, "").length < maxDigits(input)) {
       input.value += key;
     }
     input.dispatchEvent(new Event("input", { bubbles: true }));
   }
+
+  // A card number reads in groups of four as it is typed ("6006 4910 0000 0005"); the server
+  // ignores the spaces. A reader's track data (not only digits) is left exactly as it came.
+  document.addEventListener("input", function (event) {
+    var input = event.target;
+    if (input.name !== "card_number" || !/^[0-9 ]*$/.test(input.value)) {
+      return;
+    }
+    var grouped = input.value.replace(/ /g, "").replace(/([0-9]{4})(?=[0-9])/g, "$1 ");
+    if (grouped !== input.value) {
+      input.value = grouped;
+    }
+  });
 
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-key]");
@@ -59,16 +74,16 @@
   // --- PIN, then "Confirm" ----------------------------------------------------------------------
 
   function setupConfirmStep(form) {
-    var pinStep = form.querySelector("#pin-step");
-    var confirmStep = form.querySelector("#confirm-step");
-    var next = form.querySelector("[data-action=to-confirm]");
-    var back = form.querySelector("[data-action=back-to-pin]");
+    var pinStep = document.getElementById("pin-step");
+    var confirmStep = document.getElementById("confirm-step");
+    var next = document.querySelector("[data-action=to-confirm]");
+    var back = document.querySelector("[data-action=back-to-pin]");
     var pin = form.querySelector("input[type=password]");
-    var error = form.querySelector("#pin-step-error");
+    var error = document.getElementById("pin-step-error");
     if (!pinStep || !confirmStep || !next || !pin) {
       return;
     }
-    var keypad = pinStep.querySelector(".keypad");
+    var keypad = document.getElementById("pin-pad"); // the keypad and Continue, beside the form
     var pinField = pin.closest(".field");
     var title = document.getElementById("pin-title");
     var pinTitle = title ? title.textContent : "";
@@ -83,6 +98,7 @@
     function showPin() {
       confirmStep.hidden = true;
       next.hidden = false;
+      error.hidden = true;
       if (keypad) { keypad.hidden = false; }
       if (pinField) { pinField.hidden = false; }
       if (back) { back.hidden = true; }
@@ -97,7 +113,6 @@
         return;
       }
       error.hidden = true;
-      next.hidden = true;
       if (keypad) { keypad.hidden = true; }
       if (pinField) { pinField.hidden = true; }
       confirmStep.hidden = false;
@@ -121,7 +136,7 @@
     showPin();
   }
 
-  // --- "Please wait" and one submission per form ----------------------------------------------
+  // --- "Processing…" and one submission per form ---------------------------------------------
 
   document.addEventListener("submit", function (event) {
     var form = event.target;
@@ -133,6 +148,12 @@
       return;
     }
     form.dataset.submitted = "1";
+    // The pressed button says so at once (data-processing): the next screen may take a moment.
+    var submitter = event.submitter;
+    if (submitter && form.hasAttribute("data-processing")) {
+      submitter.setAttribute("aria-label", submitter.textContent.trim());
+      submitter.textContent = "Processing…";
+    }
     var message = form.getAttribute("data-busy");
     if (message) {
       suspendIdle();
@@ -140,16 +161,47 @@
       document.getElementById("busy").hidden = false;
     }
     window.setTimeout(function () {
-      form.querySelectorAll("button[type=submit]").forEach(function (button) {
-        button.disabled = true;
+      // form.elements: its buttons outside it too (form="…", beside the keypad)
+      Array.prototype.forEach.call(form.elements, function (element) {
+        if (element.type === "submit") {
+          element.disabled = true;
+        }
       });
     }, 0);
   });
+
+  // --- Accessibility mode: switched in place; the server keeps it for the visit -----------------
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.hasAttribute("data-accessibility")) {
+      return;
+    }
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    var field = form.querySelector("input[name=accessible]");
+    var on = field.value === "1";
+    var data = new FormData(form); // the state just asked for, before the switch flips
+    body.classList.toggle("accessible", on);
+    form.querySelector("[aria-pressed]").setAttribute("aria-pressed", on ? "true" : "false");
+    field.value = on ? "0" : "1";
+    window.fetch(form.action, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-Kiosk-Fetch": "1" },
+      body: data,
+    }).catch(function () { /* this page has switched; the next one asks the server again */ });
+  }, true);
 
   // --- Idle reset -------------------------------------------------------------------------------
 
   var idleSeconds = parseFloat(body.getAttribute("data-idle-seconds") || "0");
   var countdownSeconds = parseFloat(body.getAttribute("data-idle-countdown") || "15");
+  // The receipt: a visible countdown back to the start instead of the idle dialog (a touch
+  // starts it again).
+  var returnSeconds = parseFloat(body.getAttribute("data-return-seconds") || "0");
+  var returnNote = document.getElementById("return-note");
+  var returnCount = document.getElementById("return-count");
   var touchUrl = body.getAttribute("data-touch-url");
   var csrfToken = body.getAttribute("data-csrf");
   var lastActivity = Date.now();
@@ -217,6 +269,14 @@
       return;
     }
     var now = Date.now();
+    if (returnSeconds > 0 && returnCount) {
+      var remaining = Math.max(0, Math.ceil(returnSeconds - (now - lastActivity) / 1000));
+      returnCount.textContent = String(remaining);
+      if (remaining <= 0) {
+        endVisit();
+      }
+      return;
+    }
     if (countdownEndsAt === null) {
       if (now - lastActivity >= idleSeconds * 1000) {
         countdownEndsAt = now + countdownSeconds * 1000;
@@ -233,7 +293,10 @@
     }
   }
 
-  if (idleSeconds > 0 && dialog) {
+  if (returnNote && returnSeconds > 0) {
+    returnNote.hidden = false;
+  }
+  if ((idleSeconds > 0 || returnSeconds > 0) && dialog) {
     ["pointerdown", "keydown", "touchstart", "input"].forEach(function (name) {
       document.addEventListener(name, function () {
         if (countdownEndsAt === null) {
@@ -248,6 +311,24 @@
     });
     window.setInterval(tick, 250);
   }
+
+  // --- "Start over?" in a dialog (without JavaScript the link opens the same question as a page) --
+
+  document.addEventListener("click", function (event) {
+    var opener = event.target.closest("[data-dialog]");
+    var target = opener && document.getElementById(opener.getAttribute("data-dialog"));
+    if (target && typeof target.showModal === "function") {
+      event.preventDefault();
+      target.showModal();
+      var first = target.querySelector("[data-action=close-dialog]");
+      if (first) { first.focus(); }
+      return;
+    }
+    var closer = event.target.closest("[data-action=close-dialog]");
+    if (closer) {
+      closer.closest("dialog").close();
+    }
+  });
 
   // --- Printing, focus, the back button ---------------------------------------------------------
 

@@ -42,7 +42,7 @@ def tap_digits(page, label: str, digits: str):
 
 def start_order(page, lines, *, shots: str = ""):
     """From the attract screen: add [(item name, quantity)] and go to the payment page."""
-    page.get_by_role("button", name="Touch to start your order").click()
+    page.get_by_role("button", name="Touch to order").click()
     expect(page.get_by_role("heading", name="Menu", exact=True)).to_be_visible()
     for name, quantity in lines:
         for _ in range(quantity):
@@ -60,8 +60,13 @@ def start_order(page, lines, *, shots: str = ""):
 
 def enter_card_on_keypad(page, card: str):
     tap_digits(page, "card number", card)
-    expect(page.get_by_label("Gift card number")).to_have_value(card)
+    expect(page.get_by_label("Gift card number")).to_have_value(grouped(card))
     page.locator("#card-continue").click()
+
+
+def grouped(card: str) -> str:
+    """A card number as the card entry shows it: in groups of four."""
+    return " ".join(card[i : i + 4] for i in range(0, len(card), 4))
 
 
 def scan_card(page, card: str):

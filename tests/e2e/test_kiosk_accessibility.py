@@ -138,7 +138,7 @@ def test_every_kiosk_guest_page_passes_axe_and_stays_light(
     enroll_with_link(page, live_server, menu_and_kiosk)
     audit.check("attract")
 
-    page.get_by_role("button", name="Touch to start your order").click()
+    page.get_by_role("button", name="Touch to order").click()
     page.get_by_role("button", name="Add Gift box of cookies", exact=True).click()
     audit.check("menu")
     page.locator("#view-cart").click()
@@ -179,7 +179,7 @@ def test_every_kiosk_guest_page_passes_axe_and_stays_light(
     audit.check("receipt")
     page.get_by_role("button", name="Done").click()
 
-    page.get_by_role("button", name="Check a gift card balance").click()
+    page.get_by_role("button", name="Check a balance").click()
     audit.check("balance: card")
     enter_card_on_keypad(page, first)
     audit.check("balance: PIN")
