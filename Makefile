@@ -16,6 +16,7 @@ setup: $(STAMP)
 	mkdir -p var
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(PY) manage.py createcachetable
+	DEBUG=$${DEBUG:-1} $(PY) manage.py collectstatic --noinput --verbosity 0
 
 # Sandbox, Celery worker and beat, and the web server on http://127.0.0.1:8000; Ctrl-C stops all.
 run: setup
