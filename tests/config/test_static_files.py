@@ -186,7 +186,8 @@ def wsgi_get(app, path: str, **headers) -> tuple[str, dict, bytes]:
     return answer["status"], answer["headers"], body
 
 
-@pytest.mark.django_db
+# A real WSGI handler closes the database connection after each request, as in production.
+@pytest.mark.django_db(transaction=True)
 def test_pages_name_the_hashed_files_the_wsgi_app_serves(production_storage, items, manifest):
     app = get_wsgi_application()  # what config.wsgi gives gunicorn, on these settings
     status, _, page = wsgi_get(app, "/")
