@@ -132,12 +132,22 @@ class Walk:
         self.page.goto(url, wait_until="load")
 
     def confirm_step(self) -> bool:
-        """The kiosk's PIN page asks "Confirm and pay" before it sends (with JavaScript)."""
-        button = self.page.locator("form:has([name=pin]) button[type=submit]").first
-        if button.count() == 0:
+        """The kiosk's PIN page asks "Confirm and pay" before it sends (with JavaScript): the PIN
+        typed, its "Continue" (`data-action=to-confirm`) pressed. False when there is no such step."""
+        pin = self.page.locator("form:has([name=pin]) [name=pin]").first
+        onward = self.page.locator("form:has([name=pin]) [data-action=to-confirm]").first
+        if pin.count() == 0 or onward.count() == 0:
             return False
-        self.page.locator("[name=pin]").first.evaluate("(input, pin) => { input.value = pin }", PIN)
-        button.click()
+        pin.evaluate(
+            """(input, pin) => {
+                input.value = pin;
+                input.dispatchEvent(new Event("input", {bubbles: true}));
+            }""",
+            PIN,
+        )
+        if not onward.is_visible():
+            return False
+        onward.click()
         self.page.wait_for_timeout(300)
         return True
 
