@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint format setup bench bench-quick chaos browser clean
+.PHONY: run test check lint format setup bench bench-quick chaos browser clean screenshots lighthouse
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,7 @@ setup: $(STAMP)
 	mkdir -p var
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(PY) manage.py createcachetable
+	DEBUG=$${DEBUG:-1} $(PY) manage.py collectstatic --noinput --verbosity 0
 
 # Sandbox, Celery worker and beat, and the web server on http://127.0.0.1:8000; Ctrl-C stops all.
 run: setup
@@ -48,6 +49,17 @@ bench-quick: $(STAMP)
 
 chaos: $(STAMP)
 	$(PY) -m pytest tests/chaos --chaos-size=$${CHAOS_SIZE:-2000} -s -p no:cacheprovider
+
+# Every guest screen, kiosk and online, each viewport and language, to var/screens/*.png.
+screenshots: $(STAMP)
+	bash scripts/install-browser.sh
+	$(PY) scripts/screenshots.py
+
+# Lighthouse's scores for every guest page, mobile and desktop, on gunicorn alone (production).
+lighthouse: $(STAMP)
+	bash scripts/install-browser.sh
+	bash scripts/install-lighthouse.sh
+	$(PY) scripts/lighthouse.py
 
 clean:
 	rm -rf var/test-celery var/celery

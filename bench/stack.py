@@ -101,6 +101,8 @@ class Stack:
         self.env = self._environment()
         self._setup_django()
         self._run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], "migrate")
+        # As production starts (deploy/systemd): gunicorn serves the collected, hashed files.
+        self._run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], "static")
         from bench.models import create_table
         from ordering.demo import seed_menu
 

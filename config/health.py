@@ -1,5 +1,10 @@
-"""`/healthz`: the state of every component the system needs, as JSON; 200 only when all are ok."""
+"""`/healthz`: the state of every component the system needs, as JSON; 200 only when all are ok.
 
+The components (database vendor, broker transport, worker count, reconciliation lag) are told only
+to loopback and to `HEALTHZ_DETAIL_ALLOW`; anyone else gets the bare status with the same code.
+"""
+
+import ipaddress
 import logging
 import socket
 import threading
@@ -13,6 +18,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
 from config.celery import app as celery_app
+from config.security import client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +147,30 @@ CHECKS = {
 }
 
 
+def may_see_details(request) -> bool:
+    """Loopback or an address in `HEALTHZ_DETAIL_ALLOW`, as the trusted-proxy rules find it.
+
+    Behind `TRUSTED_PROXY_COUNT` proxies the address is the one the proxies saw (client_ip), so a
+    loopback proxy does not make every guest loopback. A forwarded chain shorter than the proxies
+    is refused: its leftmost entry, which client_ip would fall back to, is the client's own words.
+    """
+    forwarded = [p for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
+    if 0 < len(forwarded) < settings.TRUSTED_PROXY_COUNT:
+        return False
+    try:
+        address = ipaddress.ip_address(client_ip(request))
+    except ValueError:
+        return False
+    if getattr(address, "ipv4_mapped", None):
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    if address.is_loopback:
+        return True
+    return any(
+        address in ipaddress.ip_network(cidr, strict=False)
+        for cidr in settings.HEALTHZ_DETAIL_ALLOW
+    )
+
+
 @never_cache
 def healthz(request):
     components = {}
@@ -151,7 +181,7 @@ def healthz(request):
             logger.warning("health check %s failed: %s", name, type(exc).__name__)
             components[name] = {"ok": False, "error": type(exc).__name__}
     healthy = all(component["ok"] for component in components.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "unavailable", "components": components},
-        status=200 if healthy else 503,
-    )
+    body = {"status": "ok" if healthy else "unavailable"}
+    if may_see_details(request):
+        body["components"] = components
+    return JsonResponse(body, status=200 if healthy else 503)

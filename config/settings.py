@@ -4,6 +4,7 @@ Every variable is documented in `.env.example`. Production mode is `DEBUG` off: 
 start-up refuses weak or missing secrets instead of running with a development default.
 """
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -59,6 +60,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: runserver serves static files as gunicorn does, through WhiteNoise.
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
     "axes",
@@ -70,6 +73,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the app itself (gunicorn alone serves a complete site), before anything
+    # that would spend a session or a query on them; SecurityMiddleware's headers still apply.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.security.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -370,9 +376,22 @@ TIME_ZONE = env.str("TIME_ZONE", "America/New_York")
 USE_I18N = True
 USE_TZ = True
 
+# --- Static files: served by the app itself through WhiteNoise -----------------------------------
+# `manage.py collectstatic` (run where the app is installed: make setup, the bench, deploy/) copies
+# them to STATIC_ROOT with a content hash in every name (site.3f2a….css) and gzip and Brotli copies
+# beside them. WhiteNoise serves the hashed names with a one-year immutable cache lifetime (a new
+# file is a new name) and picks the compressed copy the browser accepts. In DEBUG the templates name
+# the plain files and WhiteNoise finds them through the finders, so no collectstatic is needed.
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# Files without a hash in their name (none that a page names; /static/favicon.svg asked for by
+# its plain name) are cached this long (s), not a year: they may change under the same name.
+WHITENOISE_MAX_AGE = env.int("WHITENOISE_MAX_AGE", 0 if DEBUG else 3600)
 # Uploaded images (item photos, store logos), re-encoded on upload and served by ordering.media.
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
@@ -409,6 +428,15 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = True
 
 # --- Health -----------------------------------------------------------------------------------
+# /healthz's components (database vendor, broker, worker count, lag) only to these addresses
+# (CIDRs; the client address as config.security.client_ip finds it behind TRUSTED_PROXY_COUNT
+# proxies), loopback always; everyone else gets the bare status with the same HTTP code.
+HEALTHZ_DETAIL_ALLOW = env.list("HEALTHZ_DETAIL_ALLOW", default=[])
+for _cidr in HEALTHZ_DETAIL_ALLOW:
+    try:
+        ipaddress.ip_network(_cidr, strict=False)
+    except ValueError:
+        refuse("HEALTHZ_DETAIL_ALLOW", f"{_cidr!r} is not an address or a CIDR (10.0.0.0/8)")
 # /healthz turns 503 when the oldest transaction due for reconciliation is older than this.
 HEALTH_RECONCILIATION_LAG_SECONDS = env.int("HEALTH_RECONCILIATION_LAG_SECONDS", 300)
 # /healthz's database write (a heartbeat row) fails after this long instead of hanging, whether

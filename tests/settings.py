@@ -24,3 +24,13 @@ else:
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"  # noqa: F405
     }
+
+# Plain static names: templates render without a collectstatic manifest (the live server serves
+# the files from the finders). tests/config/test_static_files.py collects and serves the
+# production storage itself.
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+STATIC_ROOT = RUN_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,8 @@
 """E. Guest pages: weight (bytes, requests, third-party origins) and server p95 at 32 guests.
 
 Each guest page is fetched as a browser would: the HTML, then every script, stylesheet, icon and
-image it names (and what the stylesheets name). With `DEBUG` off Django does not serve static
-files (the proxy in front does), so `/static/...` is read from where `collectstatic` would take
-it (the staticfiles finders): same bytes, same count. Bytes are uncompressed (gzip in brackets).
+image it names (and what the stylesheets name), all from gunicorn (static files through
+WhiteNoise, as production serves them). Bytes are uncompressed (gzip in brackets).
 """
 
 from __future__ import annotations
@@ -40,22 +39,8 @@ class _Links(HTMLParser):
                 self.urls.append(attrs["href"])
 
 
-def _static_bytes(path: str) -> bytes | None:
-    from django.conf import settings
-    from django.contrib.staticfiles import finders
-
-    found = finders.find(path[len("/" + settings.STATIC_URL.lstrip("/")) :])
-    if not found:
-        return None
-    with open(found, "rb") as handle:
-        return handle.read()
-
-
 def weigh(guest, path: str) -> dict:
     """Fetch `path` and everything it loads; bytes, requests, third-party origins."""
-    from django.conf import settings
-
-    static_prefix = "/" + settings.STATIC_URL.lstrip("/")
     page = guest.get(path)
     if page.status != 200:
         return {"error": f"GET {path} answered {page.status}"}
@@ -77,11 +62,8 @@ def weigh(guest, path: str) -> dict:
         if f"{parts.scheme}://{parts.netloc}" != origin:
             third_party.add(f"{parts.scheme}://{parts.netloc}")
             continue
-        if parts.path.startswith(static_prefix):
-            body = _static_bytes(parts.path)
-        else:
-            response = guest.get(parts.path + (f"?{parts.query}" if parts.query else ""))
-            body = response.body if response.status == 200 else None
+        response = guest.get(parts.path + (f"?{parts.query}" if parts.query else ""))
+        body = response.body if response.status == 200 else None
         if body is None:
             missing.append(parts.path)
             continue

@@ -49,6 +49,7 @@ def production_env(tmp_path) -> dict[str, str]:
         CARD_HASH_KEY=secrets.token_urlsafe(40),
         DATABASE_URL=f"sqlite:///{tmp_path / 'prod.sqlite3'}",
         CELERY_QUEUE_DIR=str(tmp_path / "celery"),
+        STATIC_ROOT=str(tmp_path / "static"),
         DJANGO_SETTINGS_MODULE="config.settings",
     )
     return env
@@ -84,6 +85,7 @@ from django.conf import settings
 from django.core.management import call_command
 call_command("migrate", verbosity=0, interactive=False)
 call_command("createcachetable", verbosity=0)
+call_command("collectstatic", "--noinput", verbosity=0)  # as production starts (deploy/systemd)
 from django.test import Client
 from ordering.models import Category, Item
 
