@@ -78,6 +78,9 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.security.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The guest's language: the browser's (Accept-Language) online, the visit's switch on the kiosk
+    # (config.locale). After sessions (the kiosk's is in the visit), before CommonMiddleware.
+    "config.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -371,7 +374,11 @@ AXES_CLIENT_IP_CALLABLE = "config.security.client_ip"
 AXES_RESET_ON_SUCCESS = True
 
 # --- Internationalisation -------------------------------------------------------------------------
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# Guest pages in English and Spanish (locale/es/LC_MESSAGES/django.po, compiled django.mo
+# committed); the staff admin stays English. Money is shown "$10.00" in both (docs/architecture.md).
+LANGUAGES = [("en", "English"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", "America/New_York")
 USE_I18N = True
 USE_TZ = True

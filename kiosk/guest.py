@@ -9,6 +9,8 @@ import secrets
 import time
 from decimal import Decimal
 
+from django.conf import settings
+
 from ordering import selectors
 from ordering.cart import SESSION_KEY as CART_KEY
 from ordering.models import Order
@@ -22,6 +24,19 @@ BALANCE = "kiosk_balance"
 BALANCE_RESULT = "kiosk_balance_result"
 FLASH = "kiosk_flash"
 KEYS = (GUEST, ORDER, PAYMENT, OFFER, BALANCE, BALANCE_RESULT, FLASH, CART_KEY)
+
+
+def supported_language(code) -> str | None:
+    """`code` if it is one of settings.LANGUAGES ("en", "es"), else None."""
+    return code if code in dict(settings.LANGUAGES) else None
+
+
+def visit_language(session) -> str:
+    """The language of the kiosk's pages: the visit's choice, else the kiosk's default (English),
+    so that the next guest never inherits the last one's."""
+    data = session.get(GUEST)
+    chosen = data.get("language") if isinstance(data, dict) else None
+    return supported_language(chosen) or settings.LANGUAGE_CODE
 
 
 class GuestSession:
@@ -92,6 +107,18 @@ class GuestSession:
             data["accessible"] = bool(on)
             self.session[GUEST] = data
 
+    @property
+    def language(self) -> str:
+        """The language the guest chose with the switch: for this visit only (one flush ends it)."""
+        return visit_language(self.session)
+
+    def set_language(self, code) -> None:
+        data = self.data
+        language = supported_language(code)
+        if data is not None and language:
+            data["language"] = language
+            self.session[GUEST] = data
+
     def has_anything(self) -> bool:
         return any(key in self.session for key in KEYS)
 
@@ -160,7 +187,8 @@ class GuestSession:
 
     def flash(self, text: str, level: str = "info", *, note: str = "") -> None:
         """`note`: a second, plain sentence shown under the message ("Nothing was charged.")."""
-        self.session[FLASH] = {"text": text, "level": level, "note": note}
+        # str(): a lazily translated sentence is stored as the words the guest reads now.
+        self.session[FLASH] = {"text": str(text), "level": level, "note": str(note)}
 
     def pop_flash(self) -> dict | None:
         value = self.session.pop(FLASH, None)

@@ -30,6 +30,7 @@ guest_pages = [
     ("balance/result/", balance.balance_result, "balance_result"),
     ("touch/", device.touch, "touch"),
     ("accessibility/", device.accessibility, "accessibility"),
+    ("language/", device.language, "language"),
     ("end/", device.end, "end"),
 ]
 

@@ -18,6 +18,16 @@ def money(value) -> Decimal:
     return Decimal(value).quantize(CENT)
 
 
+def money_text(value) -> str:
+    """An amount as every guest page shows it, in English and Spanish alike: "$10.00".
+
+    The venue's currency is USD and its guests are in the US, where Spanish keeps the dollar sign
+    in front and the decimal point ("$10.00", as US Spanish-language sites and receipts print it;
+    "10,00 US$" is Spain's). So the amount is never localised with the active language's
+    separators: one format, from the Decimal, in every language."""
+    return f"${money(value)}"
+
+
 def orderable_items():
     """Items a guest can order now: available, in an available category."""
     return Item.objects.filter(available=True, category__available=True)

@@ -103,10 +103,12 @@ def attract(request):
 @require_POST
 def start(request):
     """A new visit (whatever the session held ends). `next`: the menu, the balance check, or the
-    attract screen itself (its accessibility switch); `accessible` carries the mode into it."""
+    attract screen itself (its accessibility or language switch); `accessible` and `language`
+    carry the mode and the language into it."""
     guest_id = services.start_guest_session(session=request.session, kiosk=request.kiosk)
     guest = GuestSession(request.session)
     guest.set_accessible(request.POST.get("accessible") == "1")
+    guest.set_language(request.POST.get("language"))
     rotate_token(request)
     following = request.POST.get("next")
     if following == "attract":
@@ -137,12 +139,27 @@ def accessibility(request):
     guest.set_accessible(request.POST.get("accessible") == "1")
     if request.headers.get("X-Kiosk-Fetch") == "1":
         return HttpResponse(status=204)
+    return SeeOther(_back_to(request, guest))
+
+
+@guest_view
+@require_POST
+def language(request):
+    """The language switch ("Español" / "English") for the rest of the visit, back to the page it
+    was pressed on (POST, then a redirect: the page comes back in the new language)."""
+    guest = request.guest
+    guest.set_language(request.POST.get("language"))
+    return SeeOther(_back_to(request, guest))
+
+
+def _back_to(request, guest) -> str:
+    """The page a switch was pressed on, if it is the attract screen or one of this visit's."""
     back = request.POST.get("next", "")
     visit_prefix = url(guest, "menu").removesuffix("menu/")  # this visit's pages only
     mine = back == reverse("kiosk:attract") or back.startswith(visit_prefix)
     if mine and url_has_allowed_host_and_scheme(back, allowed_hosts=None):
-        return SeeOther(back)
-    return SeeOther(guest_home(guest, request.kiosk))
+        return back
+    return guest_home(guest, request.kiosk)
 
 
 @guest_view

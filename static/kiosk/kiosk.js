@@ -152,7 +152,8 @@
     var submitter = event.submitter;
     if (submitter && form.hasAttribute("data-processing")) {
       submitter.setAttribute("aria-label", submitter.textContent.trim());
-      submitter.textContent = "Processing…";
+      // The words come from the page (data-processing-text), in the guest's language.
+      submitter.textContent = document.getElementById("busy").getAttribute("data-processing-text");
     }
     var message = form.getAttribute("data-busy");
     if (message) {

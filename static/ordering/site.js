@@ -39,7 +39,8 @@
       });
       var status = form.querySelector("[data-busy-status]");
       if (status && busy) {
-        status.textContent = busy + " Please wait: this can take a few seconds.";
+        // The page's own words (data-busy-status), in the guest's language.
+        status.textContent = busy + " " + status.getAttribute("data-busy-status");
       }
     }, 0);
   }
@@ -96,7 +97,8 @@
     var amount = /^[0-9]{1,5}(\.[0-9]{1,2})?$/.test(typed)
       ? Number(typed).toFixed(2)
       : button.dataset.payDue;
-    button.textContent = "Pay $" + amount;
+    // "Pay {amount}" in the guest's language, from the page (data-pay-text).
+    button.textContent = button.dataset.payText.replace("{amount}", "$" + amount);
   }
 
   // The receipt's Print button exists only where it can work.
