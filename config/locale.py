@@ -21,6 +21,7 @@ class LocaleMiddleware(locale.LocaleMiddleware):
         elif path.startswith("/admin/"):
             language = settings.LANGUAGE_CODE
         else:
-            return super().process_request(request)
+            super().process_request(request)
+            return
         translation.activate(language)
         request.LANGUAGE_CODE = translation.get_language()

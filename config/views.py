@@ -15,6 +15,7 @@ from django.http import HttpResponse
 from django.template import loader
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext
 
 from kiosk.urls import GUEST as KIOSK_GUEST
 from ordering.urls import ORDER
@@ -49,17 +50,17 @@ def place_of(path: str) -> Place:
     order = ORDER_RE.match(relative)
     if order:
         url = reverse("ordering:order", args=[order["number"], order["token"]])
-        return Place("order", url, "Back to your order")
+        return Place("order", url, gettext("Back to your order"))
     if relative.startswith("kiosk/"):
         visit = KIOSK_GUEST_RE.match(relative.removeprefix("kiosk/"))
         if visit:
             # The confirming page sends the visit on to wherever its order stands.
             url = reverse("kiosk:confirming", args=[visit["guest_id"]])
-            return Place("kiosk_visit", url, "Continue")
-        return Place("kiosk", reverse("kiosk:attract"), "Back to the start")
+            return Place("kiosk_visit", url, gettext("Continue"))
+        return Place("kiosk", reverse("kiosk:attract"), gettext("Back to the start"))
     if relative.startswith("admin/"):
-        return Place("admin", reverse("admin:index"), "Back to the staff admin")
-    return Place("online", reverse("ordering:menu"), "Back to the menu")
+        return Place("admin", reverse("admin:index"), gettext("Back to the staff admin"))
+    return Place("online", reverse("ordering:menu"), gettext("Back to the menu"))
 
 
 def _render(
@@ -92,7 +93,7 @@ def permission_denied(request, exception=None, template_name="403.html"):
 def page_not_found(request, exception=None, template_name="404.html"):
     place = place_of(getattr(request, "path", "") or "")
     if place.area == "order":  # no such order: leading "back" to it would loop
-        place = Place("order", reverse("ordering:menu"), "Start a new order")
+        place = Place("order", reverse("ordering:menu"), gettext("Start a new order"))
     return _render(request, template_name, 404, place)
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext
+
 from ecard_integration.redaction import redact_text
 
 if TYPE_CHECKING:
@@ -78,7 +80,9 @@ class InvalidInput(EcardError):  # noqa: N818 - the name the services use
     default_code = "invalid_input"
 
     def __init__(self, message: str, *, field: str) -> None:
-        super().__init__(message)
+        # In the language of the request (a guest's page; the staff admin is English): the
+        # sentences are marked with gettext_noop where they are raised.
+        super().__init__(gettext(message))
         self.field = field
 
     def _describe(self) -> list[str]:

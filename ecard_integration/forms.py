@@ -8,6 +8,7 @@ import re
 import secrets
 
 from django import forms
+from django.utils.translation import gettext_noop
 
 from ecard_integration import wire
 from ecard_integration.errors import InvalidInput
@@ -17,7 +18,7 @@ REASON_MAX_LENGTH = 500
 # What people type between groups of a card's digits (as printed on the card): spaces (a phone's
 # no-break and thin ones too) and dashes (a phone's typographic ones too). Nothing else.
 CARD_SEPARATORS = re.compile(r"[ \u00a0\u2009\u202f\-\u2010-\u2014]+")
-TYPED_CARD_NUMBER_FORMAT = (
+TYPED_CARD_NUMBER_FORMAT = gettext_noop(
     "Enter the card number as 12 to 19 digits. Spaces and dashes between them are fine."
 )
 # Control characters other than newline and tab have no place in a stored reason.

@@ -26,6 +26,8 @@ from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple
 
+from django.utils.translation import gettext_noop
+
 from ecard_integration.errors import InvalidInput, MalformedResponse
 from ecard_integration.redaction import REDACTED, redact_document
 
@@ -222,10 +224,10 @@ def parse_card_number(value: object) -> str:
     """
     text = value.strip() if isinstance(value, str) else ""
     if not text:
-        raise InvalidInput("Enter the card number.", field="card_number")
+        raise InvalidInput(gettext_noop("Enter the card number."), field="card_number")
     if not CARD_NUMBER_RE.fullmatch(text):
         raise InvalidInput(
-            "Enter the card number as 12 to 19 digits, without spaces or dashes.",
+            gettext_noop("Enter the card number as 12 to 19 digits, without spaces or dashes."),
             field="card_number",
         )
     return text
@@ -234,7 +236,7 @@ def parse_card_number(value: object) -> str:
 def parse_pin(value: object) -> str:
     """A PIN: 4-8 ASCII digits, exactly as entered (no trimming)."""
     if not isinstance(value, str) or not PIN_RE.fullmatch(value):
-        raise InvalidInput("Enter the PIN as 4 to 8 digits.", field="pin")
+        raise InvalidInput(gettext_noop("Enter the PIN as 4 to 8 digits."), field="pin")
     return value
 
 
@@ -243,12 +245,16 @@ def parse_amount(value: object) -> Decimal:
     0.01 to 99999.99. Floats, exponents, commas, signs, NaN and infinities are refused."""
     amount = _amount_decimal(value)
     if amount is None or not amount.is_finite():
-        raise InvalidInput("Enter an amount such as 25.00.", field="amount")
+        raise InvalidInput(gettext_noop("Enter an amount such as 25.00."), field="amount")
     if not MIN_AMOUNT <= amount <= MAX_AMOUNT:
-        raise InvalidInput("Enter an amount between 0.01 and 99999.99.", field="amount")
+        raise InvalidInput(
+            gettext_noop("Enter an amount between 0.01 and 99999.99."), field="amount"
+        )
     cents = amount.quantize(CENT)
     if cents != amount:
-        raise InvalidInput("Enter the amount in whole cents (two decimals).", field="amount")
+        raise InvalidInput(
+            gettext_noop("Enter the amount in whole cents (two decimals)."), field="amount"
+        )
     return cents
 
 

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.translation import gettext, gettext_noop
 
 from ecard_integration import services as ecard_services
 from kiosk.models import EnrollmentCode, Kiosk, new_credential_version
@@ -27,8 +28,10 @@ COOKIE_NAME = "kiosk_device"
 COOKIE_PATH = "/kiosk/"
 CODE_DIGITS = 16
 ENROLL_FAILURES_PREFIX = "kiosk-enroll-failures:"
-ENROLL_FAILED = "This enrollment code is not valid. Ask for a new code and try again."
-ENROLL_THROTTLED = "Too many wrong codes from this device. Wait 15 minutes, then try again."
+ENROLL_FAILED = gettext_noop("This enrollment code is not valid. Ask for a new code and try again.")
+ENROLL_THROTTLED = gettext_noop(
+    "Too many wrong codes from this device. Wait 15 minutes, then try again."
+)
 CODE_SEPARATORS_RE = re.compile(r"[\s-]+")
 
 
@@ -37,7 +40,7 @@ class EnrollmentError(Exception):
 
     def __init__(self, message: str):
         super().__init__(message)
-        self.message = message
+        self.message = gettext(message)
 
 
 def enrollment_code_seconds() -> int:

@@ -9,13 +9,14 @@ import re
 from decimal import Decimal
 
 from django import forms
+from django.utils.translation import gettext_lazy
 
 from ecard_integration.errors import InvalidInput
 from kiosk import services
 from ordering.forms import AttemptKeyField, LastTryField, PinField
 
 TOTAL_RE = re.compile(r"[0-9]{1,7}\.[0-9]{2}")
-CART_CHANGED = "Your cart changed. Please check it and try again."
+CART_CHANGED = gettext_lazy("Your cart changed. Please check it and try again.")
 
 
 def _keypad_input(**attrs) -> dict:
@@ -38,19 +39,23 @@ class UnechoedTextInput(forms.TextInput):
 
 class EnrollForm(forms.Form):
     code = forms.CharField(
-        label="Enrollment code",
+        label=gettext_lazy("Enrollment code"),
         max_length=64,
-        error_messages={"required": "Enter the enrollment code from the staff admin."},
+        error_messages={
+            "required": gettext_lazy("Enter the enrollment code from the staff admin.")
+        },
         widget=forms.TextInput(attrs=_keypad_input(**{"data-primary-input": "", "class": "entry"})),
     )
 
 
 class CardForm(forms.Form):
     card_number = forms.CharField(
-        label="Gift card number",
+        label=gettext_lazy("Gift card number"),
         max_length=200,  # a magnetic-stripe reader types whole tracks
         strip=True,
-        error_messages={"required": "Enter the card number, or scan or swipe the card."},
+        error_messages={
+            "required": gettext_lazy("Enter the card number, or scan or swipe the card.")
+        },
         widget=UnechoedTextInput(
             attrs=_keypad_input(
                 **{"data-primary-input": "", "class": "entry", "data-max-digits": "19"}

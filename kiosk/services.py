@@ -11,6 +11,7 @@ import re
 from decimal import Decimal
 
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 from ecard_integration import crypto, wire
 from ecard_integration.forms import parse_typed_card_number
@@ -167,7 +168,9 @@ def pay(
     id, `Source.KIOSK`, the kiosk as the throttle's device scope; `ip` is not a scope here).
     Raises what `ordering.services.pay_with_card` raises."""
     if order.store_id != kiosk.store_id:
-        raise ordering_services.CheckoutClosedError("This order was made at another store.")
+        raise ordering_services.CheckoutClosedError(
+            gettext_noop("This order was made at another store.")
+        )
     return ordering_services.pay_with_card(
         order=order,
         card_number=card_number,

@@ -1,9 +1,18 @@
-"""Ordering's errors, for the guest: each carries one plain sentence (`message`)."""
+"""Ordering's errors, for the guest: each carries one plain sentence (`message`).
+
+Sentences are written in English and marked for translation where they are written (constants
+with gettext_noop); an error says its sentence in the guest's language (`gettext` when it is
+made, with the request's language active), while `str(exc)` and the logs keep the English.
+"""
+
+from django.utils.translation import gettext, gettext_noop
 
 # One sentence wherever a card is busy with another attempt (a payment or a balance check).
-CARD_BUSY = "This card is being used right now. Wait a moment and try again."
-CARD_LOCKED = "This card is locked after too many incorrect PINs. Please use another card."
-LAST_TRY = (
+CARD_BUSY = gettext_noop("This card is being used right now. Wait a moment and try again.")
+CARD_LOCKED = gettext_noop(
+    "This card is locked after too many incorrect PINs. Please use another card."
+)
+LAST_TRY = gettext_noop(
     "This card has had two wrong PINs in a row. If this PIN is wrong too, the card will be "
     "locked and only the card's issuer can unlock it. Check the PIN, enter it again and press "
     "Pay to try once more, or use another card."
@@ -15,7 +24,7 @@ class OrderingError(Exception):
 
     def __init__(self, message: str, *, field: str | None = None):
         super().__init__(message)
-        self.message = message
+        self.message = gettext(message)  # the guest's language (unchanged if already translated)
         self.field = field
 
 

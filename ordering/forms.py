@@ -9,6 +9,8 @@ import uuid
 from decimal import Decimal
 
 from django import forms
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy
 
 from ecard_integration import wire
 from ecard_integration.errors import InvalidInput
@@ -19,7 +21,9 @@ QUANTITY_RE = re.compile(r"[0-9]{1,3}")
 ITEM_ID_RE = re.compile(r"[0-9]{1,12}")
 TOTAL_RE = re.compile(r"[0-9]{1,7}\.[0-9]{2}")
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-QUANTITY_MESSAGE = f"Choose a quantity from 1 to {MAX_LINE_QUANTITY}."
+QUANTITY_MESSAGE = format_lazy(
+    gettext_lazy("Choose a quantity from 1 to {max}."), max=MAX_LINE_QUANTITY
+)
 
 
 def new_attempt_key() -> str:
@@ -51,7 +55,7 @@ class ItemIdField(forms.CharField):
     def clean(self, value):
         value = super().clean(value)
         if not ITEM_ID_RE.fullmatch(value):
-            raise forms.ValidationError("That item is not on the menu.")
+            raise forms.ValidationError(gettext_lazy("That item is not on the menu."))
         return int(value)
 
 
@@ -59,8 +63,8 @@ class AddToCartForm(forms.Form):
     item = ItemIdField(
         max_length=12,
         error_messages={
-            "required": "Choose an item.",
-            "max_length": "That item is not on the menu.",
+            "required": gettext_lazy("Choose an item."),
+            "max_length": gettext_lazy("That item is not on the menu."),
         },
     )
     quantity = QuantityField(initial=1)
@@ -72,37 +76,43 @@ class CartQuantityForm(forms.Form):
 
 class CheckoutForm(forms.Form):
     guest_name = forms.CharField(
-        label="Your name",
+        label=gettext_lazy("Your name"),
         max_length=80,
-        error_messages={"required": "Enter your name, so we can call you when it is ready."},
+        error_messages={
+            "required": gettext_lazy("Enter your name, so we can call you when it is ready.")
+        },
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
     guest_email = forms.EmailField(
-        label="Email for your receipt (optional)",
+        label=gettext_lazy("Email for your receipt (optional)"),
         required=False,
         max_length=254,
-        error_messages={"invalid": "Enter an email address like name@example.com."},
+        error_messages={"invalid": gettext_lazy("Enter an email address like name@example.com.")},
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
     expected_total = forms.CharField(
         max_length=12,
         widget=forms.HiddenInput,
         error_messages={
-            "required": "Your cart changed. Please check it and try again.",
-            "max_length": "Your cart changed. Please check it and try again.",
+            "required": gettext_lazy("Your cart changed. Please check it and try again."),
+            "max_length": gettext_lazy("Your cart changed. Please check it and try again."),
         },
     )
 
     def clean_guest_name(self):
         name = self.cleaned_data["guest_name"].strip()
         if CONTROL_CHARS.search(name) or not name:
-            raise forms.ValidationError("Enter your name using letters, digits and spaces.")
+            raise forms.ValidationError(
+                gettext_lazy("Enter your name using letters, digits and spaces.")
+            )
         return name
 
     def clean_expected_total(self):
         value = self.cleaned_data["expected_total"]
         if not TOTAL_RE.fullmatch(value):
-            raise forms.ValidationError("Your cart changed. Please check it and try again.")
+            raise forms.ValidationError(
+                gettext_lazy("Your cart changed. Please check it and try again.")
+            )
         return Decimal(value)
 
 
@@ -117,12 +127,15 @@ class PinField(forms.CharField):
     """A PIN: never autocompleted, never rendered back, never stripped."""
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("label", "PIN")
+        kwargs.setdefault("label", gettext_lazy("PIN"))
         kwargs.setdefault("max_length", 16)
         kwargs.setdefault("strip", False)
         kwargs.setdefault(
             "error_messages",
-            {"required": "Enter the card's PIN.", "max_length": "Enter the PIN as 4 to 8 digits."},
+            {
+                "required": gettext_lazy("Enter the card's PIN."),
+                "max_length": gettext_lazy("Enter the PIN as 4 to 8 digits."),
+            },
         )
         kwargs.setdefault(
             "widget",
@@ -145,7 +158,7 @@ class AttemptKeyField(forms.CharField):
     def __init__(self, **kwargs):
         kwargs.setdefault("widget", forms.HiddenInput)
         kwargs.setdefault("max_length", 64)
-        expired = "This form has expired. Please try again."
+        expired = gettext_lazy("This form has expired. Please try again.")
         kwargs.setdefault("error_messages", {"required": expired, "max_length": expired})
         super().__init__(**kwargs)
 
@@ -174,11 +187,14 @@ class CardNumberField(forms.CharField):
     group the digits in fours as they are typed."""
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("label", "Gift card number")
+        kwargs.setdefault("label", gettext_lazy("Gift card number"))
         kwargs.setdefault("max_length", 40)
         kwargs.setdefault(
             "error_messages",
-            {"required": "Enter the card number.", "max_length": TYPED_CARD_NUMBER_FORMAT},
+            {
+                "required": gettext_lazy("Enter the card number."),
+                "max_length": gettext_lazy(TYPED_CARD_NUMBER_FORMAT),
+            },
         )
         kwargs.setdefault(
             "widget",
@@ -201,11 +217,11 @@ class PayForm(forms.Form):
     card_number = CardNumberField()
     pin = PinField()
     amount = forms.CharField(
-        label="Amount to pay with this card (optional)",
+        label=gettext_lazy("Amount to pay with this card (optional)"),
         required=False,
         max_length=20,
-        help_text="Leave empty to pay everything still due.",
-        error_messages={"max_length": "Enter an amount between 0.01 and 99999.99."},
+        help_text=gettext_lazy("Leave empty to pay everything still due."),
+        error_messages={"max_length": gettext_lazy("Enter an amount between 0.01 and 99999.99.")},
         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
     )
     attempt_key = AttemptKeyField()
@@ -238,4 +254,4 @@ def first_error(form) -> str:
     for errors in form.errors.values():
         if errors:
             return errors[0]
-    return "Please check what you entered."
+    return str(gettext_lazy("Please check what you entered."))

@@ -11,6 +11,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
+from django.utils.translation import gettext, gettext_noop
 
 from ordering.colors import validate_hex_color
 
@@ -131,13 +132,13 @@ COMPLETED_STATUSES = [OrderStatus.PAID, OrderStatus.PARTLY_REFUNDED, OrderStatus
 
 # What guests read about their order's status (the choices' labels are for staff).
 GUEST_STATUS_LABELS = {
-    OrderStatus.OPEN: "Waiting for payment",
-    OrderStatus.PAYING: "Payment in progress",
-    OrderStatus.PAID: "Paid",
-    OrderStatus.PAYMENT_PENDING: "Confirming your payment",
-    OrderStatus.CANCELLED: "Cancelled",
-    OrderStatus.REFUNDED: "Refunded",
-    OrderStatus.PARTLY_REFUNDED: "Partly refunded",
+    OrderStatus.OPEN: gettext_noop("Waiting for payment"),
+    OrderStatus.PAYING: gettext_noop("Payment in progress"),
+    OrderStatus.PAID: gettext_noop("Paid"),
+    OrderStatus.PAYMENT_PENDING: gettext_noop("Confirming your payment"),
+    OrderStatus.CANCELLED: gettext_noop("Cancelled"),
+    OrderStatus.REFUNDED: gettext_noop("Refunded"),
+    OrderStatus.PARTLY_REFUNDED: gettext_noop("Partly refunded"),
 }
 
 
@@ -175,7 +176,7 @@ class Order(models.Model):
 
     @property
     def guest_status(self) -> str:
-        return GUEST_STATUS_LABELS[self.status]
+        return gettext(GUEST_STATUS_LABELS[self.status])  # in the guest's language
 
     @property
     def is_completed(self) -> bool:

@@ -7,6 +7,7 @@ from functools import wraps
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from config.http import SeeOther
@@ -26,7 +27,7 @@ from ordering.services import OutcomeKind as Kind
 
 logger = logging.getLogger(__name__)
 
-NOTHING_CHARGED = "Nothing was charged."
+NOTHING_CHARGED = gettext_lazy("Nothing was charged.")
 # The receipt returns to the start by itself after this long (never later than the idle reset).
 RECEIPT_RETURN_SECONDS = 30
 
@@ -130,7 +131,7 @@ def pay_change_card(request):
 def last_try_notice(request, card_number: str | None) -> str:
     """The notice for a card at eCard's last try (two wrong PINs in a row there), else ""."""
     if card_number and services.last_try_due(kiosk=request.kiosk, card_number=card_number):
-        return ordering_services.LAST_TRY
+        return gettext(ordering_services.LAST_TRY)
     return ""
 
 

@@ -2,6 +2,7 @@
 
 import logging
 
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from config.http import SeeOther
@@ -38,14 +39,18 @@ def cart_add(request):
         return SeeOther(url(guest, "menu"))
     item = selectors.items_by_id([form.cleaned_data["item"]]).get(form.cleaned_data["item"])
     if item is None:
-        guest.flash("That item is not on the menu.", "error")
+        guest.flash(gettext("That item is not on the menu."), "error")
         return SeeOther(url(guest, "menu"))
     try:
         quantity = Cart(request.session).add(item, form.cleaned_data["quantity"])
     except CartFullError:
-        guest.flash("Your cart is full. Pay for it, or remove an item first.", "error")
+        guest.flash(gettext("Your cart is full. Pay for it, or remove an item first."), "error")
     else:
-        guest.flash(f"Added {item.name} (now {quantity} in your cart).", "success")
+        guest.flash(
+            gettext("Added %(item)s (now %(quantity)s in your cart).")
+            % {"item": item.name, "quantity": quantity},
+            "success",
+        )
     return SeeOther(url(guest, "menu") + f"#item-{item.id}")
 
 
@@ -72,14 +77,14 @@ def cart_update(request, item_id):
     form = QuantityForm(request.POST)
     cart = Cart(request.session)
     if not form.is_valid():
-        guest.flash("Choose a quantity from 1 to 20.", "error")
+        guest.flash(gettext("Choose a quantity from 1 to 20."), "error")
     elif form.cleaned_data["quantity"] == 0:
         cart.remove(int(item_id))
-        guest.flash("Item removed from your cart.", "success")
+        guest.flash(gettext("Item removed from your cart."), "success")
     elif form.cleaned_data["quantity"] > 20 or not cart.set_quantity(
         int(item_id), form.cleaned_data["quantity"]
     ):
-        guest.flash("Choose a quantity from 1 to 20.", "error")
+        guest.flash(gettext("Choose a quantity from 1 to 20."), "error")
     # The steppers are on the menu's order panel too: back to the page they were pressed on.
     return SeeOther(url(guest, "menu" if request.POST.get("back") == "menu" else "cart"))
 

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.db import DatabaseError
+from django.utils.translation import gettext, gettext_noop
 
 from config.cache import RedisCache
 from ecard_integration import statements, wire
@@ -58,11 +59,11 @@ logger = logging.getLogger(__name__)
 KEY_PREFIX = "pin-throttle:"
 ECARD_LOCK_AT = 3  # eCard locks a card at its third consecutive wrong PIN (contract)
 
-BLOCKED_MESSAGE = (
+BLOCKED_MESSAGE = gettext_noop(
     "For your security, card payments are paused after several unsuccessful attempts. "
     "Please try again later, or use another way to pay."
 )
-UNAVAILABLE_MESSAGE = (
+UNAVAILABLE_MESSAGE = gettext_noop(
     "Card payments are paused for a moment. Nothing was charged. "
     "Please try again shortly, or pay another way."
 )
@@ -83,7 +84,7 @@ class ThrottleUnavailableError(Exception):
 
     def __init__(self, message: str = UNAVAILABLE_MESSAGE):
         super().__init__(message)
-        self.message = message
+        self.message = gettext(message)  # the guest's language
 
 
 def before_send(operation, *args, **kwargs):

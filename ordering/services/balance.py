@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+from django.utils.translation import gettext, gettext_noop
+
 from ecard_integration import crypto, wire
 from ecard_integration import services as ecard_services
 from ecard_integration.errors import EcardError, InvalidInput
@@ -18,8 +20,10 @@ from ordering.services.outcomes import DECLINE_MESSAGES
 
 logger = logging.getLogger(__name__)
 
-BALANCE_UNAVAILABLE = "We could not check this card right now. Please try again in a moment."
-BALANCE_DECLINED = "This card cannot be used here. Please ask a member of staff."
+BALANCE_UNAVAILABLE = gettext_noop(
+    "We could not check this card right now. Please try again in a moment."
+)
+BALANCE_DECLINED = gettext_noop("This card cannot be used here. Please ask a member of staff.")
 
 
 class BalanceKind(StrEnum):
@@ -35,6 +39,10 @@ class BalanceOutcome:
     message: str = ""
     balance: Decimal | None = None
     may_retry: bool = False  # a wrong PIN or card number: the guest may type them again
+
+    def __post_init__(self):
+        # The marked English sentence, said in the guest's language.
+        object.__setattr__(self, "message", gettext(self.message) if self.message else "")
 
 
 def check_balance(
@@ -56,7 +64,7 @@ def check_balance(
     """
     card_number = wire.parse_card_number(card_number)
     if not pin:
-        raise InvalidInput("Enter the card's PIN.", field="pin")
+        raise InvalidInput(gettext_noop("Enter the card's PIN."), field="pin")
     pin = wire.parse_pin(pin)
     card_hash = crypto.card_hash(card_number)
     last4 = card_number[-4:]

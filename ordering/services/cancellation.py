@@ -6,6 +6,7 @@ import logging
 from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Now
+from django.utils.translation import gettext_noop
 
 from ecard_integration import services as ecard_services
 from ecard_integration.errors import EcardError
@@ -45,7 +46,7 @@ def remove_tender(*, order: Order, tender_id: int) -> Tender:
             released_at__isnull=True,
         ).update(released_at=Now())
         if not released:
-            raise OrderingError("That card payment cannot be removed.")
+            raise OrderingError(gettext_noop("That card payment cannot be removed."))
     tender = Tender.objects.select_related("transaction").get(id=tender_id)
     _give_up_and_void(tender)
     tender.refresh_from_db()

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext
 
 from ecard_integration import services as ecard_services
 from ecard_integration import wire
@@ -23,7 +24,7 @@ from ordering.models import (
     OrderLine,
     Store,
 )
-from ordering.selectors import money
+from ordering.selectors import money, money_text
 
 logger = logging.getLogger(__name__)
 
@@ -64,11 +65,15 @@ def check_cart(entries: list[CartEntry]) -> list[str]:
     for entry in entries:
         item = items.get(entry.item_id)
         if item is None:
-            problems.append("An item in your cart is no longer available and was removed.")
+            problems.append(gettext("An item in your cart is no longer available and was removed."))
         elif money(item.price) != money(entry.seen_price):
             problems.append(
-                f"The price of {item.name} changed from ${money(entry.seen_price)} "
-                f"to ${money(item.price)}."
+                gettext("The price of %(item)s changed from %(before)s to %(now)s.")
+                % {
+                    "item": item.name,
+                    "before": money_text(entry.seen_price),
+                    "now": money_text(item.price),
+                }
             )
     return problems
 
@@ -87,23 +92,33 @@ def start_checkout(
     saw: nothing is ever charged at a price the guest was not shown.
     """
     if not entries:
-        raise OrderingError("Your cart is empty.")
+        raise OrderingError(gettext("Your cart is empty."))
     if len(entries) > MAX_CART_LINES:
-        raise OrderingError(f"An order can have at most {MAX_CART_LINES} different items.")
+        raise OrderingError(
+            gettext("An order can have at most %(count)s different items.")
+            % {"count": MAX_CART_LINES}
+        )
     for entry in entries:
         if not 1 <= entry.quantity <= MAX_LINE_QUANTITY:
-            raise OrderingError(f"Choose a quantity from 1 to {MAX_LINE_QUANTITY}.")
+            raise OrderingError(
+                gettext("Choose a quantity from 1 to %(max)s.") % {"max": MAX_LINE_QUANTITY}
+            )
     problems = check_cart(entries)
     items = selectors.items_by_id(entry.item_id for entry in entries)
     total = money(
         sum((items[e.item_id].price * e.quantity for e in entries if e.item_id in items), 0)
     )
     if not problems and total != money(expected_total):
-        problems.append(f"Your order total is now ${total}. Please check your cart.")
+        problems.append(
+            gettext("Your order total is now %(total)s. Please check your cart.")
+            % {"total": money_text(total)}
+        )
     if problems:
         raise CartChangedError(problems)
     if total > MAX_ORDER_TOTAL:
-        raise OrderingError(f"An order can be at most ${MAX_ORDER_TOTAL}.")
+        raise OrderingError(
+            gettext("An order can be at most %(total)s.") % {"total": money_text(MAX_ORDER_TOTAL)}
+        )
     store = store or online_store()
     for _ in range(5):
         try:
@@ -130,7 +145,7 @@ def start_checkout(
             return order
         except IntegrityError:  # an order number collision: draw another
             continue
-    raise OrderingError("We could not start your order. Please try again.")
+    raise OrderingError(gettext("We could not start your order. Please try again."))
 
 
 def _new_order_number() -> str:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+from django.utils.translation import gettext, gettext_noop
+
 from ecard_integration import wire
 from ecard_integration.wire import DeclineReason
 from ordering import selectors
@@ -22,40 +24,46 @@ from ordering.models import (
     Tender,
     TenderStatus,
 )
-from ordering.selectors import money
+from ordering.selectors import money, money_text
 
 logger = logging.getLogger(__name__)
 
 
 # What guests read. Plain sentences, never a code; an unknown card and a wrong PIN read the same.
-WRONG_CARD_OR_PIN = "The card number or PIN is not right. Check both and try again."
+WRONG_CARD_OR_PIN = gettext_noop("The card number or PIN is not right. Check both and try again.")
 
 
 DECLINE_MESSAGES = {
     DeclineReason.CARD_NOT_FOUND: WRONG_CARD_OR_PIN,
     DeclineReason.INCORRECT_PIN: WRONG_CARD_OR_PIN,
-    DeclineReason.PIN_REQUIRED: "This card needs its PIN. Enter the PIN and try again.",
-    DeclineReason.CARD_INACTIVE: "This card is not active. Please use another card.",
+    DeclineReason.PIN_REQUIRED: gettext_noop(
+        "This card needs its PIN. Enter the PIN and try again."
+    ),
+    DeclineReason.CARD_INACTIVE: gettext_noop("This card is not active. Please use another card."),
     DeclineReason.PIN_TRIES_EXCEEDED: CARD_LOCKED,
 }
 
 
-DECLINED_OTHER = "This card was declined. Please use another card."
+DECLINED_OTHER = gettext_noop("This card was declined. Please use another card.")
 
 
-NO_BALANCE = "This card has no balance left. Please use another card."
+NO_BALANCE = gettext_noop("This card has no balance left. Please use another card.")
 
 
-NOT_CHARGED = "This payment did not go through. Nothing was charged. Try again."
+NOT_CHARGED = gettext_noop("This payment did not go through. Nothing was charged. Try again.")
 
 
-PAYMENT_IN_PROGRESS = "A payment for this order is already being processed. Please wait."
+PAYMENT_IN_PROGRESS = gettext_noop(
+    "A payment for this order is already being processed. Please wait."
+)
 
 
-CONFIRMING = "We are confirming your payment with the card service. This page updates by itself."
+CONFIRMING = gettext_noop(
+    "We are confirming your payment with the card service. This page updates by itself."
+)
 
 
-ATTENTION = (
+ATTENTION = gettext_noop(
     "We could not confirm this payment yet. Our staff have been alerted and will sort it out; "
     "you will never pay for an order you do not receive."
 )
@@ -81,8 +89,13 @@ class PaymentOutcome:
     kind: OutcomeKind
     order: Order
     tender: Tender
-    message: str
+    message: str  # in the guest's language (see __post_init__)
     available_balance: Decimal | None = None
+
+    def __post_init__(self):
+        # The marked English constants are said in the guest's language; a sentence made with
+        # gettext already is left as it is.
+        object.__setattr__(self, "message", gettext(self.message))
 
     @property
     def may_retry(self) -> bool:
@@ -97,9 +110,11 @@ class PaymentOutcome:
 
 def not_payable(order: Order) -> OrderingError:
     if order.status in COMPLETED_STATUSES:
-        return CheckoutClosedError("This order is already paid.")
+        return CheckoutClosedError(gettext_noop("This order is already paid."))
     if order.status == OrderStatus.CANCELLED:
-        return CheckoutClosedError("This order was cancelled. Please start a new order.")
+        return CheckoutClosedError(
+            gettext_noop("This order was cancelled. Please start a new order.")
+        )
     if order.status == OrderStatus.PAYMENT_PENDING:
         return PaymentInProgressError(CONFIRMING)
     return PaymentInProgressError(PAYMENT_IN_PROGRESS)
@@ -114,23 +129,36 @@ def outcome_for(order: Order, tender: Tender) -> PaymentOutcome:
             OutcomeKind.CANCELLED,
             order,
             tender,
-            "This order was cancelled, so your card is not charged: "
-            "any amount taken is being returned.",
+            gettext_noop(
+                "This order was cancelled, so your card is not charged: "
+                "any amount taken is being returned."
+            ),
         )
     if order.status in COMPLETED_STATUSES and (
         order.status != OrderStatus.PAID or status != TenderStatus.APPROVED
     ):
-        return PaymentOutcome(OutcomeKind.PAID, order, tender, "This order is already paid.")
+        return PaymentOutcome(
+            OutcomeKind.PAID, order, tender, gettext_noop("This order is already paid.")
+        )
     if status == TenderStatus.APPROVED:
         if order.status == OrderStatus.PAID:
-            return PaymentOutcome(OutcomeKind.PAID, order, tender, "Thank you! Your order is paid.")
+            return PaymentOutcome(
+                OutcomeKind.PAID, order, tender, gettext_noop("Thank you! Your order is paid.")
+            )
         due = selectors.amount_due(order)
         return PaymentOutcome(
             OutcomeKind.PARTIAL,
             order,
             tender,
-            f"${money(tender.amount)} was taken from card {tender.card_masked}. "
-            f"${due} is still due: pay it with another card.",
+            gettext(
+                "%(amount)s was taken from card %(card)s. %(due)s is still due: pay it with "
+                "another card."
+            )
+            % {
+                "amount": money_text(tender.amount),
+                "card": tender.card_masked,
+                "due": money_text(due),
+            },
         )
     if status == TenderStatus.DECLINED and row is not None:
         reason = wire.decline_reason(row.response_code)
@@ -143,9 +171,16 @@ def outcome_for(order: Order, tender: Tender) -> PaymentOutcome:
                 OutcomeKind.INSUFFICIENT,
                 order,
                 tender,
-                f"Card {tender.card_masked} has ${balance} available, less than the "
-                f"${money(tender.amount)} asked. You can use that balance and pay the rest with "
-                "another card, or use a different card.",
+                gettext(
+                    "Card %(card)s has %(balance)s available, less than the %(amount)s asked. You "
+                    "can use that balance and pay the rest with another card, or use a different "
+                    "card."
+                )
+                % {
+                    "card": tender.card_masked,
+                    "balance": money_text(balance),
+                    "amount": money_text(tender.amount),
+                },
                 available_balance=min(balance, due),
             )
         message = DECLINE_MESSAGES.get(reason, DECLINED_OTHER)

@@ -20,6 +20,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Now
+from django.utils.translation import gettext, gettext_noop
 
 from ecard_integration import crypto, wire
 from ecard_integration import services as ecard_services
@@ -41,7 +42,7 @@ from ordering.models import (
 )
 from ordering.pins import throttle
 from ordering.pins.attempt import Guest, guarded_attempt, guest_call_seconds
-from ordering.selectors import money
+from ordering.selectors import money, money_text
 from ordering.services.cancellation import abandon_order
 from ordering.services.checkout import checkout_timeout_seconds, is_expired
 from ordering.services.outcomes import (
@@ -72,7 +73,9 @@ FIRST_SUBMISSION_WAIT_SECONDS = 2.0
 
 def parse_attempt_key(value: object) -> str:
     if not isinstance(value, str) or not ATTEMPT_KEY_RE.fullmatch(value):
-        raise InvalidInput("This form has expired. Please try again.", field="attempt_key")
+        raise InvalidInput(
+            gettext_noop("This form has expired. Please try again."), field="attempt_key"
+        )
     return value
 
 
@@ -100,7 +103,7 @@ def pay_with_card(
     """
     card_number = wire.parse_card_number(card_number)
     if not pin:
-        raise InvalidInput("Enter the card's PIN.", field="pin")
+        raise InvalidInput(gettext_noop("Enter the card's PIN."), field="pin")
     pin = wire.parse_pin(pin)
     amount = None if amount is None or amount == "" else wire.parse_amount(amount)
     attempt_key = parse_attempt_key(attempt_key)
@@ -204,8 +207,10 @@ def _reserve_tender(
         if is_expired(order):
             abandon_order(order)
             raise CheckoutClosedError(
-                "This checkout has expired. Any payment on it is being returned. "
-                "Please start a new order."
+                gettext_noop(
+                    "This checkout has expired. Any payment on it is being returned. "
+                    "Please start a new order."
+                )
             ) from None
         current = Order.objects.get(id=order.id)
         if current.status == OrderStatus.OPEN:
@@ -250,9 +255,11 @@ def _amount_refused(order: Order, amount: Decimal | None, due: Decimal | None = 
     """Why an open order refused this amount: nothing is due any more, or less than asked."""
     due = selectors.amount_due(order) if due is None else due
     if due <= 0:
-        return CheckoutClosedError("This order is already paid.")
+        return CheckoutClosedError(gettext_noop("This order is already paid."))
     return OrderingError(
-        f"That is more than the ${due} still due. Enter ${due} or less.", field="amount"
+        gettext("That is more than the %(due)s still due. Enter %(due)s or less.")
+        % {"due": money_text(due)},
+        field="amount",
     )
 
 
@@ -351,7 +358,7 @@ def _resubmitted(
 ) -> PaymentOutcome:
     """A form submitted again (double click, reload, back): report the first submission."""
     if tender.order_id != order.id or tender.card_hash != card_hash:
-        raise OrderingError("This payment form was already used. Please try again.")
+        raise OrderingError(gettext_noop("This payment form was already used. Please try again."))
     if wait:
         _wait_while_sending(tender)
     order = refresh_pending(order)

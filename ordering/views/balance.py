@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext, gettext_noop
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -34,7 +35,7 @@ from ordering.views.common import (
 RESULT_SESSION_KEY = "ordering_balance"
 RESULT_SECONDS = 5 * 60  # long enough to read it again, short enough not to linger
 PURPOSE = "balance"
-LAST_TRY = (
+LAST_TRY = gettext_noop(
     "This card has had two wrong PINs in a row. If this PIN is wrong too, the card will be "
     "locked and only the card's issuer can unlock it. Check the PIN, enter it again and press "
     "Check balance to try once more."
@@ -82,7 +83,7 @@ def _check(request, form):
         # eCard's last try for this card: the guest reads why, types the PIN again and confirms.
         form.data = form.data.copy()
         form.data["confirm_last_try"] = "1"
-        form.add_error(None, LAST_TRY)
+        form.add_error(None, gettext(LAST_TRY))
         return _render(request, form, status=409)
     except (InvalidInput, services.OrderingError, throttle.ThrottleUnavailableError) as exc:
         # Nothing was sent: the form again (the card number filled, never the PIN).

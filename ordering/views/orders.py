@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -25,7 +26,7 @@ from ordering.models import Order, OrderStatus
 from ordering.offers import CardOffer, KeptCard
 from ordering.pins import throttle
 from ordering.pins.attempt import Guest, guest_call_seconds
-from ordering.selectors import money
+from ordering.selectors import money, money_text
 from ordering.services import OutcomeKind as Kind
 from ordering.views.common import (
     KEPT_CARD_SESSION_KEY,
@@ -224,7 +225,7 @@ def order_apply_balance(request, number, token):
     form = ApplyBalanceForm(request.POST)
     offer = _offer(request).get(order)
     if offer is None or form.data.get("offer") != offer["id"]:
-        messages.error(request, "Please enter the card again.")
+        messages.error(request, gettext("Please enter the card again."))
         return see_other(order_url(order))
     if not form.is_valid():
         return _render_order(request, order, status=400, apply_form=form)
@@ -277,13 +278,16 @@ def order_remove_tender(request, number, token, tender_id):
     if tender.status == "voided":
         messages.success(
             request,
-            f"${tender.amount} returned to card {tender.card_masked}.",
+            gettext("%(amount)s returned to card %(card)s.")
+            % {"amount": money_text(tender.amount), "card": tender.card_masked},
         )
     else:
         messages.success(
             request,
-            f"Card {tender.card_masked} was removed. ${tender.amount} is being returned to it: "
-            "nothing is kept.",
+            gettext(
+                "Card %(card)s was removed. %(amount)s is being returned to it: nothing is kept."
+            )
+            % {"amount": money_text(tender.amount), "card": tender.card_masked},
         )
     return see_other(order_url(order))
 

@@ -5,6 +5,7 @@ import logging
 from django.contrib import messages
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -57,14 +58,17 @@ def cart_add(request):
     else:
         item = selectors.items_by_id([form.cleaned_data["item"]]).get(form.cleaned_data["item"])
         if item is None:
-            error = "That item is not on the menu."
+            error = gettext("That item is not on the menu.")
         else:
             try:
                 quantity = cart.add(item, form.cleaned_data["quantity"])
             except CartFullError:
-                error = "Your cart is full. Check out, or remove an item first."
+                error = gettext("Your cart is full. Check out, or remove an item first.")
             else:
-                notice = f"Added to your cart: {item.name} (now {quantity})."
+                notice = gettext("Added to your cart: %(item)s (now %(quantity)s).") % {
+                    "item": item.name,
+                    "quantity": quantity,
+                }
     if request.htmx:
         return render(
             request,
@@ -125,19 +129,19 @@ def cart_update(request, item_id):
         messages.error(request, first_error(form))
         return _render_cart(request, status=400)
     changed = cart.set_quantity(int(item_id), form.cleaned_data["quantity"])
-    return _cart_changed(request, changed, "Quantity updated.")
+    return _cart_changed(request, changed, gettext("Quantity updated."))
 
 
 @never_cache
 @require_POST
 def cart_remove(request, item_id):
     changed = Cart(request.session).remove(int(item_id))
-    return _cart_changed(request, changed, "Item removed from your cart.")
+    return _cart_changed(request, changed, gettext("Item removed from your cart."))
 
 
 def _cart_changed(request, changed: bool, notice: str):
     if not changed:
-        messages.error(request, "That item is not in your cart.")
+        messages.error(request, gettext("That item is not in your cart."))
         return _render_cart(request, status=400)
     messages.success(request, notice)
     return see_other(reverse("ordering:cart"))
