@@ -5,7 +5,8 @@ walks the guest journeys below in Debian's Chromium, and writes
 var/screens/<surface>-<screen>-<width>x<height>-<language>.png for every kiosk screen in portrait
 (1080×1920) and landscape (1280×800), every online screen on a desktop (1440×900) and a phone
 (390×844), in every language of settings.LANGUAGES (the browser's Accept-Language and Django's
-language cookie say which).
+language cookie say which online; on the kiosk, which ignores both, its "Español" switch is pressed
+on the attract screen as a guest would).
 
 A journey is a generator: it puts the page on a screen and yields that screen's name. To add a
 screen, add a `yield` (or a journey) and its name to SCREENS. The journeys move on by submitting
@@ -73,9 +74,10 @@ class ScreenMissingError(Exception):
 class Walk:
     """A browser page on the stack, with the few moves the journeys need."""
 
-    def __init__(self, page, stack: GuestStack) -> None:
+    def __init__(self, page, stack: GuestStack, language: str = "en") -> None:
         self.page = page
         self.stack = stack
+        self.language = language
 
     def goto(self, path: str) -> None:
         response = self.page.goto(self.stack.url + path, wait_until="load")
@@ -83,6 +85,16 @@ class Walk:
             raise ScreenMissingError(f"{path} is not there (404)")
         if response.status >= 500:
             raise RuntimeError(f"{path} answered {response.status}")
+
+    def kiosk_attract(self) -> None:
+        """The kiosk's attract screen in the walk's language. A kiosk ignores the browser's
+        language (it is the kiosk's, not the guest's): the guest's switch is pressed, which
+        starts the visit in that language, and the start buttons carry it on."""
+        from django.conf import settings
+
+        self.goto("/kiosk/")
+        if self.language != settings.LANGUAGE_CODE:
+            self.submit(f"form.language-form:has(input[name=language][value={self.language}])")
 
     def guest_url(self, page_name: str) -> str:
         """A kiosk visit's page (`menu/`, `cart/`, …) from the visit's id in the current URL."""
@@ -123,8 +135,10 @@ class Walk:
         card was sent): rendered here, served at `path` on the app's origin (its stylesheets
         load from the app)."""
         from django.template.loader import render_to_string
+        from django.utils import translation
 
-        html = render_to_string(template, context)
+        with translation.override(self.language):
+            html = render_to_string(template, context)
         url = self.stack.url + path
         self.page.route(
             url, lambda route: route.fulfill(status=503, body=html, content_type="text/html")
@@ -157,7 +171,7 @@ class Walk:
 
 def kiosk_order(walk: Walk, *, item: int = 0) -> None:
     """From the attract screen to the payment page with one item in the cart."""
-    walk.goto("/kiosk/")
+    walk.kiosk_attract()
     walk.submit("form:has(input[name=next][value=order])")
     forms = walk.page.locator("form[action$='/cart/add/']")
     if forms.count() <= item:
@@ -169,7 +183,7 @@ def kiosk_order(walk: Walk, *, item: int = 0) -> None:
 
 
 def kiosk_pay(walk: Walk):
-    walk.goto("/kiosk/")
+    walk.kiosk_attract()
     yield "attract"
     walk.submit("form:has(input[name=next][value=order])")
     yield "menu"
@@ -214,7 +228,7 @@ def kiosk_confirming(walk: Walk):
 
 
 def kiosk_balance(walk: Walk):
-    walk.goto("/kiosk/")
+    walk.kiosk_attract()
     walk.submit("form:has(input[name=next][value=balance])")
     yield "balance-card"
     walk.submit("form:has([name=card_number])", card_number=walk.stack.new_card("42.10"))
@@ -350,7 +364,7 @@ def walk_journey(browser, stack, journey, *, surface, size, language, device, ou
     page = context.new_page()
     page.set_default_timeout(STEP_TIMEOUT_MS)
     shot: set[str] = set()
-    screens = journey(Walk(page, stack))
+    screens = journey(Walk(page, stack, language))
     try:
         for screen in screens:
             path = out / f"{surface}-{screen}-{width}x{height}-{language}.png"
