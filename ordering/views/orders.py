@@ -305,7 +305,9 @@ def order_cancel(request, number, token):
     Cart(request.session).restore(order)
     messages.success(
         request,
-        "Your order was cancelled. Nothing is charged to your cards: "
-        "any amount already taken is returned to them.",
+        gettext(
+            "Your order was cancelled. Nothing is charged to your cards: "
+            "any amount already taken is returned to them."
+        ),
     )
     return see_other(order_url(order))
