@@ -18,10 +18,16 @@ class LocaleMiddleware(locale.LocaleMiddleware):
         path = request.path_info
         if path.startswith("/kiosk/"):
             language = visit_language(request.session)
-        elif path.startswith("/admin/"):
-            language = settings.LANGUAGE_CODE
+        elif path.startswith(("/admin/", settings.MEDIA_URL)):
+            language = settings.LANGUAGE_CODE  # staff pages; images are the same in every language
         else:
             super().process_request(request)
             return
         translation.activate(language)
         request.LANGUAGE_CODE = translation.get_language()
+
+    def process_response(self, request, response):
+        # No "Vary: Accept-Language" on images: a browser would revalidate each one per page.
+        if request.path_info.startswith(settings.MEDIA_URL):
+            return response
+        return super().process_response(request, response)
