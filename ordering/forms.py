@@ -210,11 +210,29 @@ class CardNumberField(forms.CharField):
         super().__init__(**kwargs)
 
     def clean(self, value):
-        return _wire(parse_typed_card_number, super().clean(value))
+        value = super().clean(value)
+        return _wire(parse_typed_card_number, value) if value or self.required else ""
 
 
-class PayForm(forms.Form):
-    card_number = CardNumberField()
+class KeptCardForm(forms.Form):
+    """A form whose card number may be the one kept after a wrong PIN (`offers.KeptCard`): the
+    page then shows only its last four digits, and the number never goes back to the browser."""
+
+    card_number = CardNumberField(required=False)
+    kept_card = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def clean(self):
+        data = super().clean()
+        if (
+            not data.get("kept_card")
+            and not data.get("card_number")
+            and "card_number" not in self.errors
+        ):
+            self.add_error("card_number", gettext_lazy("Enter the card number."))
+        return data
+
+
+class PayForm(KeptCardForm):
     pin = PinField()
     amount = forms.CharField(
         label=gettext_lazy("Amount to pay with this card (optional)"),
@@ -241,10 +259,9 @@ class ApplyBalanceForm(forms.Form):
     confirm_last_try = LastTryField()
 
 
-class BalanceForm(forms.Form):
+class BalanceForm(KeptCardForm):
     """The online balance check: the card number and its PIN (never rendered back)."""
 
-    card_number = CardNumberField()
     pin = PinField()
     confirm_last_try = LastTryField()
 

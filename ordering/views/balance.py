@@ -55,18 +55,29 @@ def _render(request, form, *, status=200):
 def balance(request):
     if request.method == "GET":
         card_number, error = _kept(request).take(PURPOSE)
-        form = BalanceForm(initial={"card_number": card_number})
+        form = BalanceForm(initial={"kept_card": bool(card_number)})
+        form.kept_last4 = card_number[-4:]  # the page shows only these; the number stays here
         if error:
             show_error(form, error)
         return _render(request, form)
+    if request.POST.get("different_card"):
+        _kept(request).clear()
+        return see_other(reverse("ordering:balance"))
     form = BalanceForm(request.POST)
-    if not form.is_valid():
+    valid = form.is_valid()
+    card_number = form.cleaned_data.get("card_number", "")
+    if form.cleaned_data.get("kept_card"):
+        card_number, _error = _kept(request).take(PURPOSE)
+        if not card_number:  # expired or cleared meanwhile: nothing was sent
+            return see_other(reverse("ordering:balance"))
+        form.kept_last4 = card_number[-4:]
+    if not valid:
         return _render(request, form, status=400)
-    return _check(request, form)
+    return _check(request, form, card_number)
 
 
-def _check(request, form):
-    data = form.cleaned_data
+def _check(request, form, card_number):
+    data = {**form.cleaned_data, "card_number": card_number}
     store = services.online_store()
     try:
         outcome = services.check_balance(

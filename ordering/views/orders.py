@@ -73,7 +73,8 @@ def _fresh_pay_form(request, order: Order) -> PayForm:
     """The pay form as a GET shows it: after a wrong PIN (or a payment that did not go through)
     with the card number filled in, the PIN empty, and the sentence saying why on the form."""
     card_number, error = _kept(request).take(order.number)
-    form = PayForm(initial={"attempt_key": new_attempt_key(), "card_number": card_number})
+    form = PayForm(initial={"attempt_key": new_attempt_key(), "kept_card": bool(card_number)})
+    form.kept_last4 = card_number[-4:]  # the page shows only these; the number stays here
     if error:
         show_error(form, error)
     return form
@@ -208,12 +209,27 @@ def payment_interrupted(request, number: str, token: str) -> HttpResponse:
 def order_pay(request, number, token):
     # The payment form's tender, if a first submission made it, is found with the order.
     order = _guest_order(number, token, attempt_key=request.POST.get("attempt_key"))
+    if request.POST.get("different_card"):
+        _kept(request).clear()
+        return see_other(order_url(order))
     form = PayForm(request.POST)
-    if not form.is_valid():
+    valid = form.is_valid()
+    card_number = form.cleaned_data.get("card_number", "")
+    if form.cleaned_data.get("kept_card"):
+        card_number, _error = _kept(request).take(order.number)
+        if not card_number:  # expired or cleared meanwhile: nothing was sent
+            messages.error(request, gettext("Please enter the card number again."))
+            return see_other(order_url(order))
+        form.kept_last4 = card_number[-4:]
+    if not valid:
         return _render_order(request, order, status=400, pay_form=form)
-    data = form.cleaned_data
     return _pay(
-        request, order, form, "pay_form", card_number=data["card_number"], amount=data["amount"]
+        request,
+        order,
+        form,
+        "pay_form",
+        card_number=card_number,
+        amount=form.cleaned_data["amount"],
     )
 
 

@@ -104,15 +104,20 @@ def test_a_wrong_pin_says_so_on_the_form_and_keeps_the_card_number_not_the_pin(
     html = body(client.get(BALANCE))
     form = html[html.index('id="balance-form"') :]
     assert GENERIC in form  # in the form's own error list
-    assert f'value="{card}"' in card_input(html)
+    assert f"Card •••• {card[-4:]}" in form  # kept, only its last four digits shown
+    assert card not in html
     assert "value=" not in pin_input(html)
     assert PIN not in str(dict(client.session.items()))
     assert card not in str(dict(client.session.items()))  # kept sealed
     # A reload keeps the number; the sentence was said once.
     again = body(client.get(BALANCE))
-    assert f'value="{card}"' in card_input(again)
+    assert f"Card •••• {card[-4:]}" in again
     assert GENERIC not in again
     assert [entry["response_code"] for entry in sandbox.ledger()] == ["55"]
+    # The right PIN with the kept card: the balance, without typing the number again.
+    response = client.post(BALANCE, {"kept_card": "True", "pin": PIN})
+    assert response.status_code == 303
+    assert "30.00" in body(client.get(response["Location"]))
 
 
 def test_an_unknown_card_reads_like_a_wrong_pin(client, sandbox):

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.formats import time_format
 
 from ordering.cart import SESSION_KEY
+from ordering.forms import new_attempt_key
 from ordering.models import Order, OrderStatus
 from tests.factories import PIN, WRONG_PIN
 
@@ -135,18 +136,47 @@ def test_a_wrong_pin_keeps_the_card_number_and_says_why_on_the_form(
     assert response.status_code == 303
     form = pay_form(text(client.get(response["Location"])))
     assert GENERIC in form
-    assert re.search(rf'name="card_number" value="{card}"', form)
+    # Kept, but only its last four digits on the page: the number never goes back to the browser.
+    assert f"Card •••• {card[-4:]}" in form
+    assert card not in form
+    assert 'name="card_number"' not in form
+    assert re.search(r'name="kept_card" value="True"', form)
     assert "value=" not in re.search(r'<input[^>]*name="pin"[^>]*>', form).group(0)
     assert PIN not in str(dict(client.session.items()))
     assert card not in str(dict(client.session.items()))  # sealed
     reload = pay_form(text(client.get(order_url(order))))
-    assert re.search(rf'name="card_number" value="{card}"', reload)  # still there
+    assert f"Card •••• {card[-4:]}" in reload  # still there
     assert GENERIC not in reload  # said once
 
-    assert pay(client, order, card, pin=PIN).status_code == 303
+    # The PIN again, with the kept card: no number typed.
+    response = client.post(
+        reverse("ordering:order_pay", args=[order.number, order.access_token]),
+        {"kept_card": "True", "pin": PIN, "attempt_key": new_attempt_key()},
+    )
+    assert response.status_code == 303
     order.refresh_from_db()
     assert order.status == OrderStatus.PAID
     assert card not in text(client.get(order_url(order)))  # forgotten once paid
+
+
+@TX
+def test_use_a_different_card_forgets_the_kept_one(client, sandbox, items, new_card):
+    order = start_order(client, [(items["latte"], 1)])
+    card = new_card("10.00")
+    pay(client, order, card, pin=WRONG_PIN)
+
+    response = client.post(
+        reverse("ordering:order_pay", args=[order.number, order.access_token]),
+        {"different_card": "1", "kept_card": "True", "attempt_key": new_attempt_key()},
+    )
+
+    assert response.status_code == 303
+    form = pay_form(text(client.get(order_url(order))))
+    assert "••••" not in form
+    assert re.search(r'<input[^>]*name="card_number"', form)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.OPEN
+    assert [entry["response_code"] for entry in sandbox.ledger()] == ["55"]  # nothing more sent
 
 
 @TX
