@@ -7,20 +7,13 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import CHROMIUM, browser, menu_and_kiosk  # noqa: F401 - fixtures
 from tests.e2e.kiosk_pages import KIOSK_VIEWPORT, enroll_with_link
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="Debian's Chromium is not at /usr/bin/chromium"
-    ),
-]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def context_es(browser):  # noqa: F811 - the browser fixture above
+def context_es(browser):
     """A browser set to Spanish, as a guest's phone or laptop would be. Any Content-Security-Policy
     violation or script error fails the test."""
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale="es-ES")
@@ -58,9 +51,9 @@ def test_an_online_order_in_spanish_with_the_pay_button_following_the_amount(
 
 
 def test_the_kiosk_switch_turns_the_visit_spanish_and_the_next_guest_starts_in_english(
-    browser,  # noqa: F811 - the browser fixture above
+    browser,
     live_server,
-    menu_and_kiosk,  # noqa: F811 - the fixture above
+    menu_and_kiosk,
 ):
     # A Spanish-speaking guest at a kiosk whose browser is English (the kiosk's own setting).
     context = browser.new_context(viewport=KIOSK_VIEWPORT, locale="en-US", has_touch=True)
