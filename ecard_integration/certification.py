@@ -133,6 +133,15 @@ def default_out() -> Path:
     return Path(settings.VAR_DIR) / "evidence" / stamp
 
 
+def write_probe(report, out: Path | str | None = None) -> Path:
+    """Write the probe's lines (probe.txt) and its exchanges (probe.json, redacted) into `out`."""
+    folder = Path(out or default_out())
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "probe.txt").write_text(report.as_text(), encoding="utf-8")
+    (folder / "probe.json").write_text(report.as_json(), encoding="utf-8")
+    return folder
+
+
 def certify(plan: Plan, *, full_card_numbers: bool, out: Path | None = None) -> Report:
     """Run every scenario and write the evidence pack (CSV, JSON, HTML) into `out`."""
     run = Certification(plan)

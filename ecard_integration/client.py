@@ -67,6 +67,7 @@ class EcardClient:
                 prepared.body,
                 wire.transaction_headers(grant.access_token, prepared.request_id),
                 deadline=deadline,
+                method=wire.TRANSACTION_METHOD,
             )
             verdict = judge(prepared, attempt)
             report(on_exchange, self._exchange(prepared, attempt, verdict))

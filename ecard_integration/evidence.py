@@ -353,7 +353,7 @@ def _exchange(number: int, exchange, row: EcardTransaction, card_number: str) ->
         "duration_ms": exchange.duration_ms,
         "request_id": exchange.request_id,
         "request": {
-            "method": "POST",  # every eCard call is a POST
+            "method": wire.TRANSACTION_METHOD,
             "url": exchange.url,
             "headers": _scrub_headers(exchange.request_headers),
             "body": body,

@@ -233,10 +233,12 @@ class HttpTransport:
         headers: dict[str, str],
         *,
         deadline: float,
+        method: str = "POST",
     ) -> Attempt:
-        """One POST; never raises for network trouble, which is reported in the `Attempt`."""
+        """One request (a POST unless `method` says otherwise: `wire.TRANSACTION_METHOD` for
+        transactions); never raises for network trouble, which is reported in the `Attempt`."""
         session = self.session(config)
-        request = session.prepare_request(requests.Request("POST", url, data=body, headers=headers))
+        request = session.prepare_request(requests.Request(method, url, data=body, headers=headers))
         remaining = max(deadline - time.monotonic(), MIN_ATTEMPT_SECONDS)
         # Neither wait may outlast the budget the caller gave.
         timeout = (min(config.connect_timeout, remaining), min(config.read_timeout, remaining))

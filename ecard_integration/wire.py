@@ -39,6 +39,7 @@ RETRY_AFTER = "Retry-After"
 CONTENT_TYPE = "Content-Type"
 DATE = "Date"
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+TRANSACTION_METHOD = "POST"  # every eCard call; eCard's one published example writes GET
 
 # --- Error codes (JSON:API `errors[].code`) -----------------------------------------------------
 INVALID_REQUEST = "invalid_request"
@@ -83,9 +84,11 @@ class Endpoint(enum.StrEnum):
         return f"/{self.value}"
 
 
-def transaction_url(base_url: str, endpoint: Endpoint) -> str:
-    """The URL a transaction is POSTed to."""
-    return base_url.rstrip("/") + endpoint.path
+def transaction_url(base_url: str, endpoint: Endpoint | str) -> str:
+    """The URL a transaction is POSTed to (`endpoint` as a string only for the contract probe's
+    unknown path)."""
+    path = endpoint.path if isinstance(endpoint, Endpoint) else f"/{endpoint}"
+    return base_url.rstrip("/") + path
 
 
 def transaction_headers(access_token: str, request_id: str) -> dict[str, str]:
@@ -408,6 +411,10 @@ def prepared_from_stored(endpoint: Endpoint | str, request_id: str, body: bytes)
 
 
 # --- Tokens -------------------------------------------------------------------------------------
+# The scope of eCard's one published token example: it names no write permission.
+DOCUMENTED_SCOPE = "read:reports read:transactions export:reports"
+
+
 @dataclass(frozen=True)
 class Token:
     """An OAuth access token; its repr never shows the token."""
@@ -415,6 +422,12 @@ class Token:
     access_token: str = field(repr=False)
     expires_in: int
     token_type: str
+    scope: str = ""
+
+
+def names_write_scope(scope: str) -> bool:
+    """Whether a granted scope names any permission to write (`write:transactions`, …)."""
+    return any("write" in item.lower() for item in scope.split())
 
 
 def build_token_request(client_id: str, client_secret: str) -> bytes:
@@ -436,7 +449,10 @@ def parse_token_response(status: int, body: bytes) -> Token:
     """Read a 200 from the token endpoint; anything unexpected raises `ValueError`."""
     if status != 200:
         raise ValueError(f"token response status {status}")
-    attributes = _strict_json(body)["data"]["attributes"]
+    document = _strict_json(body)
+    if document["data"]["type"] != "oauth-token":
+        raise ValueError("data.type is not 'oauth-token'")
+    attributes = document["data"]["attributes"]
     access_token = attributes["access_token"]
     expires_in = attributes["expires_in"]
     token_type = attributes.get("token_type", "Bearer")
@@ -450,7 +466,13 @@ def parse_token_response(status: int, body: bytes) -> Token:
         raise ValueError("expires_in is not a positive integer")
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
         raise ValueError("token_type is not Bearer")
-    return Token(access_token=access_token, expires_in=expires_in, token_type=token_type.title())
+    scope = attributes.get("scope", "")
+    return Token(
+        access_token=access_token,
+        expires_in=expires_in,
+        token_type=token_type.title(),
+        scope=scope if isinstance(scope, str) else "",
+    )
 
 
 # --- Responses ----------------------------------------------------------------------------------
@@ -479,6 +501,23 @@ class TransactionResult:
         return describe_code(self.response_code)
 
 
+# Every attribute of a transaction answer, as the contract shows it.
+TRANSACTION_ATTRIBUTES = frozenset(
+    {
+        "transaction_type",
+        "status",
+        "response_code",
+        "response_message",
+        "card_last4",
+        "requested_amount",
+        "amount",
+        "balance",
+        "currency",
+        "approval_code",
+        "original_transaction_id",
+        "processed_at",
+    }
+)
 MONEY_RE = re.compile(r"[0-9]{1,9}\.[0-9]{2}")
 LAST4_RE = re.compile(r"[0-9]{4}")
 RESPONSE_CODE_RE = re.compile(r"[0-9A-Za-z]{2}")
@@ -656,6 +695,25 @@ class ApiError(NamedTuple):
     title: str
     detail: str
     pointer: str
+
+
+def error_document_problem(body: bytes) -> str | None:
+    """What keeps `body` from being the JSON:API error document we assume (None when it is one):
+    `{"errors": [{"status": "<http status>", "code": …, "title": …}, …], "meta": …}`."""
+    try:
+        document = json.loads(bytes(body).decode("utf-8"))
+    except ValueError:
+        return "not JSON"
+    errors = document.get("errors") if isinstance(document, dict) else None
+    if not isinstance(errors, list) or not errors or not isinstance(errors[0], dict):
+        keys = sorted(document) if isinstance(document, dict) else []
+        return f"no errors[] list (members: {', '.join(keys) or 'none'})"
+    missing = [name for name in ("status", "code", "title") if name not in errors[0]]
+    if missing:
+        return f"errors[0] lacks {', '.join(missing)}"
+    if "meta" not in document:
+        return "no meta"
+    return None
 
 
 def parse_error(status: int | None, headers: Mapping[str, str], body: bytes) -> ApiError:

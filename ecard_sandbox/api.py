@@ -64,14 +64,14 @@ ID_IN_USE = {
 }
 
 
-def _check_method(request: Request) -> None:
-    if request.method != "POST":
+def _check_method(request: Request, method: str = "POST") -> None:
+    if request.method != method:
         raise ApiError(
             405,
             "method_not_allowed",
             "Method not allowed",
-            f"{request.method} is not allowed here; use POST.",
-            headers=[("Allow", "POST")],
+            f"{request.method} is not allowed here; use {method}.",
+            headers=[("Allow", method)],
         )
     if request.body_error is not None:
         raise request.body_error
@@ -172,7 +172,14 @@ def handle_token(sandbox: Sandbox, request: Request) -> Response:
     if _credentials_ok(sandbox, client_id, client_secret):
         lifetime = sandbox.token_lifetime
         token = sandbox.tokens.issue(client_id, lifetime)
-        body = render_token(sandbox.clock.now(), token, lifetime)
+        variations = sandbox.variations
+        body = render_token(
+            sandbox.clock.now(),
+            token,
+            lifetime,
+            scope=variations.token_scope,
+            flat=variations.token_envelope == "flat",  # noqa: S105 - an envelope's name
+        )
         response = Response(200, body, [("Cache-Control", "no-store")])
     else:
         error = ApiError(401, "invalid_client", "Invalid client", "Unknown client credentials.")
@@ -199,17 +206,19 @@ def _authenticate(sandbox: Sandbox, request: Request) -> tuple[str, str]:
 def handle_transaction(sandbox: Sandbox, endpoint: str, request: Request) -> Response:
     """POST /api/transaction/v1/<endpoint>."""
     call = _Call(sandbox)
+    variations = sandbox.variations
     generation = sandbox.engine.generation
     request_ids = request.headers.get_all("X-Request-Id") or []
     valid_id = len(request_ids) == 1 and is_request_id(request_ids[0])
-    echo: Headers = [("X-Request-Id", request_ids[0])] if valid_id else []
+    echoed = valid_id and variations.echo_request_id
+    echo: Headers = [("X-Request-Id", request_ids[0])] if echoed else []
     try:
-        _check_method(request)
+        _check_method(request, variations.transaction_method)
         client_id, token = _authenticate(sandbox, request)
         request_id = check_request_id(request_ids)
         check_content_type(request.header("Content-Type"))
-        document = parse_json(request.body)
-        attributes = validate_transaction(endpoint, document)
+        document = variations.as_jsonapi(endpoint, parse_json(request.body))
+        attributes = variations.validate(endpoint, document, validate_transaction)
     except ApiError as error:
         call.pay_latency()
         return error_response(sandbox.clock.now(), error, echo)
@@ -244,13 +253,18 @@ def _answer(
     generation: int,
 ) -> Response:
     now = sandbox.clock.now
+    variations = sandbox.variations
     if decision.kind == "replay" and decision.body is not None:
         sandbox.stats.add("replays")
-        return Response(200, decision.body, [*echo, ("X-Idempotent-Replay", "true")])
+        marker = [(variations.replay_header, "true")] if variations.replay_header else []
+        return Response(200, decision.body, [*echo, *marker])
     if decision.kind in ID_IN_USE:
         stat, code, title, detail = ID_IN_USE[decision.kind]
         sandbox.stats.add(stat)
-        error = ApiError(409, code, title, detail, header="X-Request-Id")
+        status = 409
+        if decision.kind == "conflict":
+            status, code = variations.conflict_status, variations.conflict_code
+        error = ApiError(status, code, title, detail, header="X-Request-Id")
         return error_response(now(), error, echo)
     client_id = decision.key[0]
     try:
@@ -265,6 +279,8 @@ def _answer(
             "The sandbox was reset while this request was in flight; nothing was processed.",
         )
         return error_response(now(), error, echo)
-    body = render_transaction(now(), entry)
+    body = render_transaction(
+        now(), entry, code_for=variations.code, names=variations.attribute_names
+    )
     sandbox.idempotency.complete(decision, body)
     return Response(200, body, echo)

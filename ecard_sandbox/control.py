@@ -99,10 +99,16 @@ class SandboxControl:
         self._call("POST", "/reset")
 
     def settings(
-        self, latency_seconds: float | None = None, token_lifetime_seconds: int | None = None
+        self,
+        latency_seconds: float | None = None,
+        token_lifetime_seconds: int | None = None,
+        contract: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Change the given settings (None leaves one as it is); returns the current settings."""
+        """Change the given settings (None leaves one as it is); returns the current settings.
+        `contract` replaces every variation from the contract at once (`{}`: none)."""
         payload: dict[str, Any] = {}
+        if contract is not None:
+            payload["contract"] = contract
         if latency_seconds is not None:
             payload["latency_seconds"] = latency_seconds
         if token_lifetime_seconds is not None:

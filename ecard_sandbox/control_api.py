@@ -13,6 +13,7 @@ from ecard_sandbox.engine import Card, LedgerEntry
 from ecard_sandbox.exchange import Request, Response, error_response
 from ecard_sandbox.faults import RuleError, parse_rules
 from ecard_sandbox.state import Sandbox
+from ecard_sandbox.variations import parse_variations
 from ecard_sandbox.wire import (
     CARD_RE,
     CENT,
@@ -193,8 +194,9 @@ def _reset(sandbox: Sandbox, _: Any, __: tuple[str, ...]) -> Response:
 
 
 def _put_settings(sandbox: Sandbox, body: Any, _: tuple[str, ...]) -> Response:
-    fields = _object(body, ("latency_seconds", "token_lifetime_seconds"))
-    # Validate both before changing either.
+    fields = _object(body, ("latency_seconds", "token_lifetime_seconds", "contract"))
+    # Validate all before changing any.
+    variations = parse_variations(fields["contract"]) if "contract" in fields else None
     latency = None
     lifetime = None
     if fields.get("latency_seconds") is not None:
@@ -211,6 +213,8 @@ def _put_settings(sandbox: Sandbox, body: Any, _: tuple[str, ...]) -> Response:
         sandbox.latency = latency
     if lifetime is not None:
         sandbox.token_lifetime = lifetime
+    if variations is not None:
+        sandbox.variations = variations
     return _ok(sandbox.settings())
 
 

@@ -24,7 +24,6 @@ from ecard_sandbox.wire import (
     MAX_BODY_BYTES,
     TOKEN_PATH,
     TRANSACTION_ENDPOINTS,
-    TRANSACTION_PREFIX,
     ApiError,
     invalid,
     render_error,
@@ -87,25 +86,31 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def _route(self, sandbox: Sandbox) -> Response:
         path = urlsplit(self.path).path
+        variations = sandbox.variations
+        prefix = variations.transaction_prefix
         endpoint = None
         if path == TOKEN_PATH:
             endpoint = "token"
-        elif path.startswith(TRANSACTION_PREFIX):
-            name = path[len(TRANSACTION_PREFIX) :]
+        elif path.startswith(prefix):
+            name = path[len(prefix) :]
             endpoint = name if name in TRANSACTION_ENDPOINTS else None
         if endpoint is not None:
             sandbox.stats.request(endpoint)
 
         request = Request(self.command, path, self.headers)
         self._read_body(request)
-        if endpoint == "token":
-            return handle_token(sandbox, request)
-        if endpoint is not None:
-            return handle_transaction(sandbox, endpoint, request)
         if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
-            return handle_control(sandbox, request)
-        error = ApiError(404, "not_found", "Not found", f"Nothing is served at {path}.")
-        return error_response(sandbox.clock.now(), error)
+            return handle_control(sandbox, request)  # ours, never varied
+        if endpoint == "token":
+            response = handle_token(sandbox, request)
+        elif endpoint is not None:
+            response = handle_transaction(sandbox, endpoint, request)
+        else:
+            error = ApiError(404, "not_found", "Not found", f"Nothing is served at {path}.")
+            response = error_response(sandbox.clock.now(), error)
+        if response.status >= 400 and not response.drop:
+            response.body = variations.restyle_error(response.body)
+        return response
 
     def _read_body(self, request: Request) -> None:
         """Read the body, or set `request.body_error`, deciding on Content-Length before reading."""

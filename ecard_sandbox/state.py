@@ -11,6 +11,7 @@ from ecard_sandbox.engine import Engine
 from ecard_sandbox.faults import FaultInjector
 from ecard_sandbox.idempotency import IdempotencyStore
 from ecard_sandbox.tokens import TokenStore
+from ecard_sandbox.variations import Variations
 from ecard_sandbox.wire import ENDPOINTS
 
 
@@ -71,9 +72,14 @@ class Sandbox:
         # Run-time settings: plain attributes, read without a lock (assignment is atomic).
         self.latency = config.latency
         self.token_lifetime = config.token_lifetime
+        self.variations = Variations()  # the contract as served (replaced whole, never mutated)
 
     def settings(self) -> dict[str, Any]:
-        return {"latency_seconds": self.latency, "token_lifetime_seconds": self.token_lifetime}
+        return {
+            "latency_seconds": self.latency,
+            "token_lifetime_seconds": self.token_lifetime,
+            "contract": self.variations.view(),
+        }
 
     def reset(self) -> None:
         """Empty state, start-up settings; credentials, control key, CA and seed are kept."""
@@ -85,3 +91,4 @@ class Sandbox:
         self.stats.reset()
         self.latency = self.config.latency
         self.token_lifetime = self.config.token_lifetime
+        self.variations = Variations()

@@ -10,6 +10,7 @@ import json
 import re
 import secrets
 import string
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -312,22 +313,40 @@ def render_error(now: datetime, error: ApiError) -> bytes:
     return render(now, errors=error.errors)
 
 
-def render_token(now: datetime, access_token: str, lifetime: int) -> bytes:
+def render_token(
+    now: datetime,
+    access_token: str,
+    lifetime: int,
+    *,
+    scope: str = TOKEN_SCOPE,
+    flat: bool = False,
+) -> bytes:
+    """The token answer; `flat` is RFC 6749's plain object instead of eCard's JSON:API one."""
     attributes = {
         "access_token": access_token,
         "token_type": "Bearer",
         "expires_in": lifetime,
-        "scope": TOKEN_SCOPE,
+        "scope": scope,
     }
+    if flat:
+        return json.dumps(attributes, separators=(",", ":")).encode("utf-8")
     return render(now, data={"type": "oauth-token", "attributes": attributes})
 
 
-def render_transaction(now: datetime, entry: LedgerEntry) -> bytes:
-    """The 200 outcome of a processed transaction, attribute for attribute as in the contract."""
+def render_transaction(
+    now: datetime,
+    entry: LedgerEntry,
+    *,
+    code_for: Callable[[str], str] | None = None,
+    names: dict[str, str] | None = None,
+) -> bytes:
+    """The 200 outcome of a processed transaction, attribute for attribute as in the contract
+    (unless a variation renders other codes or names)."""
+    code = code_for(entry.response_code) if code_for else entry.response_code
     attributes = {
         "transaction_type": entry.type,
         "status": entry.status,
-        "response_code": entry.response_code,
+        "response_code": code,
         "response_message": entry.response_message,
         "card_last4": entry.card_number[-4:],
         "requested_amount": format_amount(entry.requested_amount),
@@ -338,5 +357,6 @@ def render_transaction(now: datetime, entry: LedgerEntry) -> bytes:
         "original_transaction_id": entry.original_transaction_id,
         "processed_at": format_timestamp(entry.processed_at),
     }
-    data = {"type": "transaction", "id": entry.transaction_id, "attributes": attributes}
+    renamed = {(names or {}).get(name, name): value for name, value in attributes.items()}
+    data = {"type": "transaction", "id": entry.transaction_id, "attributes": renamed}
     return render(now, data=data)

@@ -173,7 +173,9 @@ def test_reset_empties_everything_but_keeps_configuration(api, control):
     api.redeem(CARD, "1.00", request_id=request_id)
     control.set_faults([{"match": {"endpoint": "load"}, "action": "error_before"}])
     control.advance_clock(3600)
-    control.settings(latency_seconds=0.05, token_lifetime_seconds=10)
+    control.settings(
+        latency_seconds=0.05, token_lifetime_seconds=10, contract={"echo_request_id": False}
+    )
 
     control.reset()
 
@@ -183,7 +185,7 @@ def test_reset_empties_everything_but_keeps_configuration(api, control):
     assert control.ledger() == []
     assert control.faults() == []
     assert control.clock()["offset_seconds"] == 0
-    assert control.settings() == {"latency_seconds": 0.0, "token_lifetime_seconds": 86400}
+    assert control.settings() == START_SETTINGS
     stats = control.stats()
     assert stats["token_requests"] == 0
     assert stats["replays"] == stats["conflicts"] == stats["faults_fired"] == 0
@@ -215,13 +217,47 @@ def test_a_request_in_flight_across_a_reset_is_not_processed(api, control):
     assert control.card(CARD)["balance"] == "100.00"
 
 
+# The contract as served: no variation from it (ecard_sandbox/variations.py).
+CONTRACT = {
+    "transaction_prefix": "/api/transaction/v1/",
+    "transaction_method": "POST",
+    "request_envelope": "jsonapi",
+    "token_envelope": "jsonapi",
+    "token_scope": "read:reports read:transactions export:reports",
+    "error_envelope": "jsonapi",
+    "echo_request_id": True,
+    "replay_header": "X-Idempotent-Replay",
+    "conflict_status": 409,
+    "conflict_code": "idempotency_conflict",
+    "response_codes": {},
+    "attribute_names": {},
+}
+START_SETTINGS = {"latency_seconds": 0.0, "token_lifetime_seconds": 86400, "contract": CONTRACT}
+
+
 def test_settings(control):
-    assert control.settings() == {"latency_seconds": 0.0, "token_lifetime_seconds": 86400}
+    assert control.settings() == START_SETTINGS
     assert control.settings(latency_seconds=0.01)["latency_seconds"] == 0.01
     assert control.settings(token_lifetime_seconds=5) == {
         "latency_seconds": 0.01,
         "token_lifetime_seconds": 5,
+        "contract": CONTRACT,
     }
+
+
+def test_a_contract_variation_replaces_the_last_one(api, control):
+    control.create_card(CARD, "10.00")
+    varied = control.settings(contract={"echo_request_id": False, "response_codes": {"14": "05"}})
+    assert varied["contract"] == {
+        **CONTRACT,
+        "echo_request_id": False,
+        "response_codes": {"14": "05"},
+    }
+    assert "X-Request-Id" not in api.balance(CARD).headers
+    assert attrs(api.balance("6000999999990000"))["response_code"] == "05"
+
+    assert control.settings(contract={"token_scope": "x"})["contract"]["echo_request_id"] is True
+    assert "X-Request-Id" in api.balance(CARD).headers
 
 
 @pytest.mark.parametrize(
@@ -232,6 +268,12 @@ def test_settings(control):
         ("/settings", {"token_lifetime_seconds": 0}),
         ("/settings", {"token_lifetime_seconds": 1.5}),
         ("/settings", {"speed": 1}),
+        ("/settings", {"contract": {"echo": False}}),
+        ("/settings", {"contract": {"transaction_method": "DELETE"}}),
+        ("/settings", {"contract": {"transaction_prefix": "/__sandbox__/"}}),
+        ("/settings", {"contract": {"conflict_status": 500}}),
+        ("/settings", {"contract": {"response_codes": {"14": 5}}}),
+        ("/settings", {"contract": ["flat"]}),
         ("/clock", {"advance_seconds": -1}),
         ("/clock", {}),
         ("/clock", {"advance_seconds": True}),

@@ -212,8 +212,8 @@ def rewrite_answers(monkeypatch):
     original = transport.post
 
     def install(fn):
-        def post(config, url, body, headers, *, deadline):
-            attempt = original(config, url, body, headers, deadline=deadline)
+        def post(config, url, body, headers, *, deadline, method="POST"):
+            attempt = original(config, url, body, headers, deadline=deadline, method=method)
             if url == config.token_url or attempt.status != 200:
                 return attempt
             return fn(attempt)

@@ -1,6 +1,8 @@
-"""Run eCard's certification scenarios against the configured eCard and write the evidence pack.
+"""Run eCard's certification scenarios against the configured eCard and write the evidence pack,
+or, with `--probe`, check every assumption of our wire contract without moving money.
 
     manage.py ecard_certify [--card N --pin P] [--out DIR] [--setup-sandbox-cards] ...
+    manage.py ecard_certify --probe [--card N --pin P] [--out DIR]
 
 The scenarios and the local sandbox set-up live in `ecard_integration.certification`; this is its
 command line. The exit status is non-zero when any scenario did not behave as expected.
@@ -9,8 +11,8 @@ command line. The exit status is non-zero when any scenario did not behave as ex
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from ecard_integration import certification, evidence
-from ecard_integration.errors import CertificationError
+from ecard_integration import certification, evidence, probe
+from ecard_integration.errors import CertificationError, EcardError
 
 
 class Command(BaseCommand):
@@ -63,6 +65,12 @@ class Command(BaseCommand):
             help="seconds each call may take, retries included (default: the staff budget)",
         )
         parser.add_argument("--out", help="directory for the evidence (default: var/evidence/…)")
+        parser.add_argument(
+            "--probe",
+            action="store_true",
+            help="check the wire contract's assumptions, one line each, moving no money "
+            "(balance inquiries only); exit status 1 when any differs",
+        )
 
     def handle(self, *args, **options):
         setup = options["setup_sandbox_cards"]
@@ -73,6 +81,9 @@ class Command(BaseCommand):
             certification.refuse_production()
             if full is None:
                 full = evidence.is_local_sandbox()
+            if options["probe"]:
+                self._probe(options, setup)
+                return
             plan = certification.plan(options, setup=setup)
             if setup:
                 created = certification.create_local_cards(plan)
@@ -89,6 +100,25 @@ class Command(BaseCommand):
             raise CommandError(
                 f"certification run failed ({'; '.join(report.problems)}); see {report.out}"
             )
+
+    def _probe(self, options, setup: bool) -> None:
+        card = pin = wrong_pin = None
+        if setup or options["card"] or settings.ECARD_CERTIFICATION_CARD:
+            plan = certification.plan(options, setup=setup)
+            if setup:
+                certification.create_local_cards(plan)
+            card, pin, wrong_pin = plan.card, plan.pin, plan.wrong_pin
+        self.stdout.write(f"eCard contract probe against {settings.ECARD_BASE_URL}")
+        try:
+            report = probe.run_probe(card=card, pin=pin, wrong_pin=wrong_pin)
+        except EcardError as exc:
+            raise CommandError(f"the probe could not run: {exc.message}") from exc
+        self.stdout.write(report.as_text(), ending="")
+        out = certification.write_probe(report, options["out"])
+        self.stdout.write(f"Probe written to {out}")
+        if report.differences:
+            names = ", ".join(line.key for line in report.differences)
+            raise CommandError(f"the contract differs in {len(report.differences)}: {names}")
 
     def _summary(self, report: certification.Report) -> None:
         rows = [("Scenario", "Type", "Request id", "Result", "Actual")]
