@@ -1,7 +1,11 @@
 """`/healthz`: the state of every component the system needs, as JSON; 200 only when all are ok.
 
-The components (database vendor, broker transport, worker count, reconciliation lag) are told only
-to loopback and to `HEALTHZ_DETAIL_ALLOW`; anyone else gets the bare status with the same code.
+The components (database vendor, broker transport, worker count, reconciliation lag) and the
+certified-build fingerprint (`build`: ecard_integration/fingerprint.py) are told only to loopback
+and to `HEALTHZ_DETAIL_ALLOW`; anyone else gets the bare status with the same code. The build sits
+in the details because it is for operators: it names exactly which code runs, which a stranger
+has no use for. It is not a component: a build eCard did not certify still serves (the status
+stays ok); it is a compliance matter for the operator, who sees it here and on the admin index.
 """
 
 import ipaddress
@@ -147,6 +151,15 @@ CHECKS = {
 }
 
 
+def _build() -> dict:
+    from ecard_integration.fingerprint import current_build
+
+    try:
+        return current_build().as_dict()
+    except OSError as exc:  # a source file unreadable: say so, the health answer still stands
+        return {"status": "unknown", "error": type(exc).__name__}
+
+
 def may_see_details(request) -> bool:
     """Loopback or an address in `HEALTHZ_DETAIL_ALLOW`, as the trusted-proxy rules find it.
 
@@ -184,4 +197,6 @@ def healthz(request):
     body = {"status": "ok" if healthy else "unavailable"}
     if may_see_details(request):
         body["components"] = components
+        # Operators' information, not a component: a build eCard did not certify still serves.
+        body["build"] = _build()
     return JsonResponse(body, status=200 if healthy else 503)

@@ -285,6 +285,9 @@ ECARD_STAFF_BUDGET_SECONDS = env.float("ECARD_STAFF_BUDGET_SECONDS", 20.0)
 ECARD_CERTIFICATION_CARD = env.str("ECARD_CERTIFICATION_CARD", default="")
 ECARD_CERTIFICATION_PIN = env.str("ECARD_CERTIFICATION_PIN", default="")
 ECARD_CERTIFICATION_VOID_CARD = env.str("ECARD_CERTIFICATION_VOID_CARD", default="")
+# The fingerprint of the build eCard certified (ecard_integration/fingerprint.py); /healthz and the
+# admin say "not the certified build" when the running one differs.
+ECARD_CERTIFIED_FINGERPRINT = env.str("ECARD_CERTIFIED_FINGERPRINT", default="")
 # The local sandbox's control API, for certification's local test cards and for tests. Empty on
 # real eCard (`python -m ecard_sandbox seed` reads ECARD_SANDBOX_CONTROL_KEY itself).
 # In DEBUG, unset, it is the key `make run` wrote for its sandbox (on loopback only), so that

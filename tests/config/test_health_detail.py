@@ -5,7 +5,7 @@ import pytest
 
 from tests.config.test_settings import start
 
-DETAIL_KEYS = {"status", "components"}
+DETAIL_KEYS = {"status", "components", "build"}
 
 
 def healthz(client, remote_addr, forwarded=None):

@@ -3,6 +3,7 @@ or, with `--probe`, check every assumption of our wire contract without moving m
 
     manage.py ecard_certify [--card N --pin P] [--out DIR] [--setup-sandbox-cards] ...
     manage.py ecard_certify --probe [--card N --pin P] [--out DIR]
+    manage.py ecard_certify --fingerprint
 
 The scenarios and the local sandbox set-up live in `ecard_integration.certification`; this is its
 command line. The exit status is non-zero when any scenario did not behave as expected.
@@ -12,6 +13,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from ecard_integration import certification, evidence, probe
+from ecard_integration.fingerprint import current_build
 from ecard_integration.errors import CertificationError, EcardError
 
 
@@ -66,6 +68,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--out", help="directory for the evidence (default: var/evidence/…)")
         parser.add_argument(
+            "--fingerprint",
+            action="store_true",
+            help="print the running build's fingerprint (for ECARD_CERTIFIED_FINGERPRINT) and exit",
+        )
+        parser.add_argument(
             "--probe",
             action="store_true",
             help="check the wire contract's assumptions, one line each, moving no money "
@@ -73,6 +80,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        if options["fingerprint"]:
+            build = current_build()
+            self.stdout.write(f"{build.fingerprint}\n{build.summary}")
+            return
         setup = options["setup_sandbox_cards"]
         if setup is None:
             setup = bool(settings.ECARD_SANDBOX_CONTROL_KEY)
