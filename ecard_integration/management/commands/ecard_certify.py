@@ -13,8 +13,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from ecard_integration import certification, evidence, probe
-from ecard_integration.fingerprint import current_build
 from ecard_integration.errors import CertificationError, EcardError
+from ecard_integration.fingerprint import current_build
 
 
 class Command(BaseCommand):
