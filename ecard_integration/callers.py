@@ -8,7 +8,9 @@ read the caller's references.
   reference (an order number), e.g. on the void confirmation page;
 - `on_outcomes([(transaction_id, reference), …])`: called after the ledger has committed
   outcomes it learnt outside the caller's own call: reconciliation replays (a batch's together),
-  a void (staff or automatic) settling its original, a row given up past its deadline.
+  a void (staff or automatic) settling its original, a row given up past its deadline;
+- `tell_guest(row, due) -> str`: the sentence a guest would read about this transaction's outcome
+  (`due`: what the order would still owe after it), for the certification pack's "shown" column.
 
 A listener runs in the process that learnt the outcome (usually the worker). It is a prompt, not
 the guarantee: a listener that fails, or a process that dies before it runs, is caught up by the
@@ -18,6 +20,7 @@ caller's own sweep, so listeners must be safe to run twice and late.
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 logger = logging.getLogger(__name__)
 
@@ -39,17 +42,38 @@ class CallerReference:
 
 Describer = Callable[[str], CallerReference | None]
 Listener = Callable[[list[tuple[int, str]]], None]
+GuestTeller = Callable[[object, Decimal | None], str]
 
 _describers: list[Describer] = []
 _listeners: list[Listener] = []
+_tellers: list[GuestTeller] = []
 
 
-def register(*, describe: Describer | None = None, on_outcomes: Listener | None = None) -> None:
-    """Register a caller's describer and/or outcome listener (idempotent for the same function)."""
+def register(
+    *,
+    describe: Describer | None = None,
+    on_outcomes: Listener | None = None,
+    tell_guest: GuestTeller | None = None,
+) -> None:
+    """Register a caller's describer, outcome listener and/or guest teller (idempotent for the
+    same function)."""
     if describe is not None and describe not in _describers:
         _describers.append(describe)
     if on_outcomes is not None and on_outcomes not in _listeners:
         _listeners.append(on_outcomes)
+    if tell_guest is not None and tell_guest not in _tellers:
+        _tellers.append(tell_guest)
+
+
+def told_to_guest(row, due: Decimal | None = None) -> str:
+    """What the registered caller tells a guest of this transaction's outcome ("" without one)."""
+    for teller in _tellers:
+        try:
+            if sentence := teller(row, due):
+                return sentence
+        except Exception:  # noqa: BLE001 - evidence wording must not break a certification run
+            logger.exception("telling a guest of a transaction failed")
+    return ""
 
 
 def describe(reference: str) -> CallerReference | None:

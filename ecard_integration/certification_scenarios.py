@@ -1,142 +1,51 @@
-"""The certification scenarios, one method each, and the checks that judge their transactions.
+"""The certification scenarios: eCard's required types and a processor's full test plan.
 
 `Certification(plan).run()` sends them in order against the configured eCard through the public
-services (source `certification`) and keeps, for the evidence pack, every row and what each
-scenario expected of it. The run around it (options, local cards, evidence) is `certification`.
+services (source `certification`) and keeps, for the evidence pack, every row, what each case
+expected of it, what happened and what the guest or staff member was shown (`Recorder`). The
+cases follow Toast's published gift-card test plan (unknown card on balance, redeem and load; an
+inactive card; a balance check; a redeem of the whole balance; an order above the balance paid
+with a second card; voids restoring the balance; a load and its void) plus ours (wrong PIN, a
+locked card, an exact-bytes replay, a void of a voided transaction, an outcome learnt by
+reconciliation after a lost answer); the latter are in `certification_cases`. The money the run
+takes from the test cards is given back by voids at the end. The run around it (options, local
+cards, evidence) is `certification`.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 
-from ecard_integration import crypto, ledger, services, wire
+from ecard_integration import crypto, ledger, wire
+from ecard_integration.certification_cases import PlanCases
+from ecard_integration.certification_record import Plan, Recorder, approved, declined, describe
 from ecard_integration.client import get_client
 from ecard_integration.errors import EcardError
-from ecard_integration.evidence import Expectation
-from ecard_integration.models import EcardTransaction, Source, State
+from ecard_integration.models import State
+
+__all__ = ["Certification", "Plan"]
 
 
-@dataclass(frozen=True)
-class Plan:
-    """The checked inputs of one run."""
-
-    card: str
-    pin: str
-    wrong_pin: str
-    void_card: str  # the card of Load + Void Load: `card` unless a second one is given
-    load_amount: Decimal
-    redeem_amount: Decimal
-    declined_amount: Decimal | None  # None: the known balance + 1.00
-    initial_balance: Decimal | None  # known only when the run created the cards
-    budget: float
-    store_id: str = ""
-    terminal_id: str = ""
-
-
-def describe(row: EcardTransaction | None) -> str:
-    """What happened to a transaction, in one line."""
-    if row is None:
-        return "no transaction"
-    parts = [row.get_state_display().lower()]
-    if row.response_code:
-        parts.append(f"{row.response_code} ({wire.describe_code(row.response_code)})")
-    if row.error_code:
-        parts.append(f"error {row.error_code}")
-    if row.amount_applied is not None:
-        parts.append(f"applied {row.amount_applied:.2f}")
-    if row.balance is not None:
-        parts.append(f"balance {row.balance:.2f}")
-    return ", ".join(parts)
-
-
-def approved(row: EcardTransaction, applied: Decimal | None = None) -> list[bool]:
-    """Checks of an approval; with `applied`, of an approval that moved that amount."""
-    checks = [row.state == State.APPROVED, wire.is_approved(row.response_code)]
-    if applied is not None:
-        checks.append(row.amount_applied == applied)
-    return checks
-
-
-def declined(row: EcardTransaction, reason: wire.DeclineReason) -> list[bool]:
-    """Checks of a decline for this reason that applied nothing."""
-    return [
-        row.state == State.DECLINED,
-        wire.decline_reason(row.response_code) is reason,
-        not row.amount_applied,
-    ]
-
-
-class Certification:
+class Certification(PlanCases, Recorder):
     """One run of the scenarios; collects the rows and the expectations for the evidence."""
-
-    def __init__(self, plan: Plan):
-        self.plan = plan
-        self.rows: list[EcardTransaction] = []
-        self.expectations: dict[int, list[Expectation]] = {}
-        self.unattached: list[Expectation] = []
-
-    # --- Bookkeeping ------------------------------------------------------------------------
-
-    def call(self, scenario: str, expected: str, service: Callable[[], EcardTransaction]):
-        """Run one service call; a call that raises is a failed scenario with no row."""
-        try:
-            row = service()
-        except EcardError as exc:
-            self.unattached.append(
-                Expectation(scenario, expected, f"not sent: {exc.message}", passed=False)
-            )
-            return None
-        self.rows.append(row)
-        return row
-
-    def expect(self, scenario: str, row, expected: str, checks: list[bool], actual: str = ""):
-        verdict = Expectation(scenario, expected, actual or describe(row), all(checks))
-        if row is None:
-            self.unattached.append(verdict)
-        else:
-            self.expectations.setdefault(row.pk, []).append(verdict)
-        return verdict.passed
-
-    def attempt(self, scenario: str, expected: str, service, checks: Callable[..., list[bool]]):
-        """Run one service call and judge the row it returns with `checks(row)`."""
-        row = self.call(scenario, expected, service)
-        if row is not None:
-            self.expect(scenario, row, expected, checks(row))
-        return row
-
-    def skip(self, scenario: str, expected: str, why: str) -> None:
-        self.unattached.append(Expectation(scenario, expected, f"not run: {why}", passed=False))
-
-    def common(self) -> dict:
-        return {
-            "source": Source.CERTIFICATION,
-            "store_id": self.plan.store_id,
-            "terminal_id": self.plan.terminal_id,
-            "budget_seconds": self.plan.budget,
-        }
-
-    def redeeming(self, amount, pin: str, reference: str):
-        """The service call of a Redeem on the test card."""
-        return lambda: services.redeem(
-            card_number=self.plan.card, amount=amount, pin=pin, reference=reference, **self.common()
-        )
-
-    # --- Scenarios ----------------------------------------------------------------------------
 
     def run(self) -> None:
         plan = self.plan
         load = self.load(plan.card, "Load")
-        self.wrong_pin_redeem()
         inquiry = self.balance_inquiry(load)
         redeem = self.redeem(inquiry)
-        self.declined_redeem(redeem, inquiry)
         self.void("Void Redeem", redeem, plan.redeem_amount)
-        if plan.void_card != plan.card:
-            load_to_void = self.load(plan.void_card, "Load (to be voided)")
-        else:
-            load_to_void = load
+        restored = self.balance_restored(inquiry)
+        self.void_voided(redeem)
+        self.wrong_pin_redeem()
+        available = restored.balance if restored is not None else None
+        split = self.order_above_the_balance(available)
+        load_to_void = self.load(plan.void_card, "Load (to be voided)")
         self.void("Void Load", load_to_void, plan.load_amount)
+        self.unknown_card()
+        self.inactive_card()
+        self.locked_card()
         self.replay(load)
+        self.give_back(split)
+        self.give_back([self.lost_answer()])
 
     def load(self, card: str, scenario: str):
         amount, initial = self.plan.load_amount, self.plan.initial_balance
@@ -147,13 +56,7 @@ class Certification:
         return self.attempt(
             scenario,
             expected,
-            lambda: services.load(
-                card_number=card,
-                amount=amount,
-                reference="certification-load",
-                reason="certification run",
-                **self.common(),
-            ),
+            self.loading(card, amount, "certification-load"),
             lambda row: [
                 *approved(row, applied=amount),
                 bool(row.approval_code),
@@ -171,26 +74,25 @@ class Certification:
             lambda row: declined(row, wire.DeclineReason.INCORRECT_PIN),
         )
 
-    def balance_inquiry(self, load):
+    def balance_inquiry(self, load, scenario: str = "Balance Inquiry with PIN"):
         expected, before = "approved 00, balance reported", None
         if load is not None and load.balance is not None:
             before = load.balance
             expected = f"approved 00, balance {before:.2f} (unchanged since the load)"
         return self.attempt(
-            "Balance Inquiry with PIN",
+            scenario,
             expected,
-            lambda: services.balance_inquiry(
-                card_number=self.plan.card,
-                pin=self.plan.pin,
-                reference="certification-balance",
-                **self.common(),
-            ),
+            self.inquiring(self.plan.card, self.plan.pin, "certification-balance"),
             lambda row: [
                 *approved(row),
                 row.balance is not None,
                 *([row.balance == before] if before is not None else []),
             ],
         )
+
+    def balance_restored(self, inquiry):
+        """After the Void Redeem, the card holds what it held before the redeem."""
+        return self.balance_inquiry(inquiry, "Void Redeem restores the balance")
 
     def redeem(self, inquiry):
         amount = self.plan.redeem_amount
@@ -209,58 +111,99 @@ class Certification:
             ],
         )
 
-    def declined_redeem(self, redeem, inquiry):
-        available = next(
-            (r.balance for r in (redeem, inquiry) if r is not None and r.balance is not None),
-            None,
-        )
+    def order_above_the_balance(self, available: Decimal | None) -> list:
+        """An order above the first card's balance: declined with the balance available (eCard's
+        Declined Redeem), then that balance applied (the whole balance, the card at 0.00) and a
+        second card paying the rest. Returns the approved redeems, to be given back."""
+        scenario = "Order above the balance: declined with the balance available"
         if self.plan.declined_amount is not None:
-            amount = self.plan.declined_amount
+            total = self.plan.declined_amount
         elif available is not None:
-            amount = available + Decimal("1.00")
+            total = available + Decimal("1.00")
         else:
-            self.skip("Declined Redeem", "declined 51", "no available balance is known")
-            return None
+            self.skip(scenario, "declined 51", "no available balance is known")
+            return []
         expected = "declined 51 (insufficient funds), nothing applied, available balance reported"
         if available is not None:
             expected = f"declined 51 (insufficient funds), available balance {available:.2f}"
-        return self.attempt(
-            "Declined Redeem",
+        declined_row = self.attempt(
+            scenario,
             expected,
-            self.redeeming(f"{amount:.2f}", self.plan.pin, "certification-declined"),
+            self.redeeming(f"{total:.2f}", self.plan.pin, "certification-declined"),
             lambda row: [
                 *declined(row, wire.DeclineReason.INSUFFICIENT_FUNDS),
                 row.balance is not None,
                 *([row.balance == available] if available is not None else []),
             ],
         )
+        if declined_row is None or not declined_row.balance:
+            return []
+        balance = declined_row.balance
+        rest = total - balance
+        if self.plan.void_card == self.plan.card:
+            self.skip(
+                "Order above the balance: a second card pays the rest",
+                "approved 00",
+                "give a second test card with --void-card",
+            )
+            return []
+        whole = self.attempt(
+            "Redeem of the whole balance (card at 0.00)",
+            f"approved 00, {balance:.2f} applied, balance 0.00",
+            self.redeeming(f"{balance:.2f}", self.plan.pin, "certification-split-1"),
+            lambda row: [*approved(row, applied=balance), row.balance == 0],
+            due=rest,
+        )
+        if whole is not None:
+            self.expect(
+                "Order above the balance: the available balance applied",
+                whole,
+                f"approved 00, {balance:.2f} applied, {rest:.2f} still due",
+                [*approved(whole, applied=balance)],
+                due=rest,
+            )
+        second = self.attempt(
+            "Order above the balance: a second card pays the rest",
+            f"approved 00 on the second card, {rest:.2f} applied",
+            self.redeeming(
+                f"{rest:.2f}", self.plan.second_pin, "certification-split-2", self.plan.void_card
+            ),
+            lambda row: approved(row, applied=rest),
+        )
+        self.attempt(
+            "Order above the balance: first card at 0.00",
+            "approved 00, balance 0.00",
+            self.inquiring(self.plan.card, self.plan.pin, "certification-balance"),
+            lambda row: [*approved(row), row.balance == 0],
+        )
+        return [whole, second]
 
-    def void(self, scenario: str, original, amount: Decimal):
-        expected = f"approved 00, {amount:.2f} reversed, original voided"
+    def void(self, scenario: str, original, amount: Decimal | None):
+        expected = "approved 00, the original's amount reversed, original voided"
+        if amount is not None:
+            expected = f"approved 00, {amount:.2f} reversed, original voided"
         if original is None or original.state != State.APPROVED:
             self.skip(scenario, expected, "the transaction to void was not approved")
             return None
-        row = self.call(
-            scenario,
-            expected,
-            lambda: services.void(
-                original=original,
-                source=Source.CERTIFICATION,
-                reason=f"certification: {scenario.lower()}",
-                budget_seconds=self.plan.budget,
-            ),
-        )
+        row = self.call(scenario, expected, self.voiding(original, scenario))
         if row is None:
             return None
         original.refresh_from_db()
+        applied = amount if amount is not None else original.amount
         self.expect(
             scenario,
             row,
             expected,
-            [*approved(row, applied=amount), original.state == State.VOIDED],
+            [*approved(row, applied=applied), original.state == State.VOIDED],
             actual=f"{describe(row)}; original {original.get_state_display().lower()}",
         )
         return row
+
+    def give_back(self, redeems: list) -> None:
+        """Void what the run took from the test cards, so that the next run finds them as full."""
+        for redeem in redeems:
+            if redeem is not None and redeem.state == State.APPROVED:
+                self.void("Clean-up: Void Redeem giving the test money back", redeem, None)
 
     def replay(self, load) -> None:
         """Send the load's exact bytes again under its request id: eCard must answer from its

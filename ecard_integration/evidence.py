@@ -3,7 +3,7 @@
 eCard wants, for each transaction run: the date and time, the card number used, the transaction
 type, the request we sent and the response it returned. `build_evidence` reads that from the ledger
 (the exchange rows are already redacted: no PIN, token or secret) and `write_pack` / `pack_zip`
-render it as CSV, JSON and a self-contained HTML page. Used by `manage.py ecard_certify` and by
+render it as CSV, JSON and a self-contained HTML page, with a one-page cover (evidence_cover). Used by `manage.py ecard_certify` and by
 the admin action "Export certification evidence".
 
 Card numbers are masked (`•••• 1234`) unless `full_card_numbers` is set, which is only for sandbox
@@ -26,7 +26,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from ecard_integration import crypto, redaction, wire
+from ecard_integration import crypto, evidence_cover, redaction, wire
 from ecard_integration.models import EcardTransaction, Kind
 
 TYPE_LABELS = {
@@ -38,11 +38,10 @@ TYPE_LABELS = {
 }
 # The transaction types eCard's certification requires, as eCard names them.
 REQUIRED_TYPES = (*TYPE_LABELS.values(), "Declined Redeem")
-# eCard's "Declined Redeem": a redeem declined for insufficient funds.
 # eCard's production host: certification and full card numbers are never for it.
 PRODUCTION_HOST_SUFFIX = "ecardsystems.com"
 
-FILES = ("evidence.csv", "evidence.json", "evidence.html")
+FILES = ("cover.txt", "cover.html", "evidence.csv", "evidence.json", "evidence.html")
 # What eCard asks to see of each HTTP exchange, in this order (the CSV, the admin's exchange page).
 EXCHANGE_FIELDS = (
     "request_headers",
@@ -78,6 +77,7 @@ CSV_COLUMNS = [
     "scenario",
     "expected",
     "actual",
+    "shown",
     "result",
     *TRANSACTION_FIELDS,
     "exchange_number",
@@ -100,6 +100,7 @@ class Expectation:
     expected: str
     actual: str
     passed: bool
+    shown: str = ""  # what the guest or staff member read
 
 
 @dataclass
@@ -109,6 +110,7 @@ class EvidencePack:
     full_card_numbers: bool
     transactions: list[dict] = field(default_factory=list)
     scenarios: list[dict] = field(default_factory=list)
+    probe_lines: list = field(default_factory=list)  # the contract probe's, when run with it
 
     @property
     def passed(self) -> bool:
@@ -126,6 +128,7 @@ class EvidencePack:
             "full_card_numbers": self.full_card_numbers,
             "required_types": list(REQUIRED_TYPES),
             "missing_types": [t for t in REQUIRED_TYPES if t not in self.types],
+            "cover": self.cover(),
             "scenarios": self.scenarios,
             "transactions": self.transactions,
         }
@@ -148,7 +151,8 @@ class EvidencePack:
                 "scenario": "; ".join(e.get("scenario", "") for e in expectations),
                 "expected": "; ".join(e.get("expected", "") for e in expectations),
                 "actual": "; ".join(e.get("actual", "") for e in expectations),
-                "result": "; ".join(_verdict(e) for e in expectations if e),
+                "shown": "; ".join(e.get("shown", "") for e in expectations),
+                "result": "; ".join("PASS" if e["passed"] else "FAIL" for e in expectations if e),
                 **{name: tx[name] for name in TRANSACTION_FIELDS},
             }
             if not tx["exchanges"]:
@@ -185,8 +189,14 @@ class EvidencePack:
             },
         )
 
+    def cover(self) -> dict:
+        return evidence_cover.cover(self, required=REQUIRED_TYPES, probe_lines=self.probe_lines)
+
     def files(self) -> dict[str, str]:
-        return dict(zip(FILES, (self.as_csv(), self.as_json(), self.as_html()), strict=True))
+        facts = self.cover()
+        cover = (evidence_cover.cover_text(facts), evidence_cover.cover_html(facts))
+        formats = (self.as_csv(), self.as_json(), self.as_html())
+        return dict(zip(FILES, (*cover, *formats), strict=True))
 
 
 def build_evidence(
@@ -380,10 +390,6 @@ def _scrub_headers(headers) -> dict:
     if not isinstance(headers, dict):
         return {}
     return redaction.redact_headers(headers, scrub=_scrub)
-
-
-def _verdict(expectation: dict) -> str:
-    return "PASS" if expectation.get("passed") else "FAIL"
 
 
 def _csv_cell(value):

@@ -69,6 +69,20 @@ ATTENTION = gettext_noop(
 )
 
 
+PAID = gettext_noop("Thank you! Your order is paid.")
+
+
+PARTIAL = gettext_noop(
+    "%(amount)s was taken from card %(card)s. %(due)s is still due: pay it with another card."
+)
+
+
+INSUFFICIENT = gettext_noop(
+    "Card %(card)s has %(balance)s available, less than the %(amount)s asked. You can use that "
+    "balance and pay the rest with another card, or use a different card."
+)
+
+
 class OutcomeKind(StrEnum):
     """What happened to one card payment, as the pages switch on it."""
 
@@ -142,18 +156,13 @@ def outcome_for(order: Order, tender: Tender) -> PaymentOutcome:
         )
     if status == TenderStatus.APPROVED:
         if order.status == OrderStatus.PAID:
-            return PaymentOutcome(
-                OutcomeKind.PAID, order, tender, gettext_noop("Thank you! Your order is paid.")
-            )
+            return PaymentOutcome(OutcomeKind.PAID, order, tender, PAID)
         due = selectors.amount_due(order)
         return PaymentOutcome(
             OutcomeKind.PARTIAL,
             order,
             tender,
-            gettext(
-                "%(amount)s was taken from card %(card)s. %(due)s is still due: pay it with "
-                "another card."
-            )
+            gettext(PARTIAL)
             % {
                 "amount": money_text(tender.amount),
                 "card": tender.card_masked,
@@ -171,11 +180,7 @@ def outcome_for(order: Order, tender: Tender) -> PaymentOutcome:
                 OutcomeKind.INSUFFICIENT,
                 order,
                 tender,
-                gettext(
-                    "Card %(card)s has %(balance)s available, less than the %(amount)s asked. You "
-                    "can use that balance and pay the rest with another card, or use a different "
-                    "card."
-                )
+                gettext(INSUFFICIENT)
                 % {
                     "card": tender.card_masked,
                     "balance": money_text(balance),

@@ -449,7 +449,14 @@ def test_export_action_downloads_the_evidence_zip(admin_client, card):
     assert response["Content-Type"] == "application/zip"
     assert "attachment" in response["Content-Disposition"]
     archive = zipfile.ZipFile(io.BytesIO(response.content))
-    assert sorted(archive.namelist()) == ["evidence.csv", "evidence.html", "evidence.json"]
+    assert sorted(archive.namelist()) == [
+        "cover.html",
+        "cover.txt",
+        "evidence.csv",
+        "evidence.html",
+        "evidence.json",
+    ]
+    assert "Contract probe" in archive.read("cover.txt").decode()
     csv_text = archive.read("evidence.csv").decode()
     for label in ("Load", "Redeem", "Balance Inquiry", "Void Load", "Void Redeem"):
         assert f",{label}," in csv_text

@@ -68,7 +68,13 @@ def test_zip_and_files_hold_the_three_formats(card, tmp_path):
     row = services.balance_inquiry(card_number=card, pin=PIN, source=Source.KIOSK)
     pack = evidence.build_evidence([row])
     written = evidence.write_pack(pack, tmp_path / "out")
-    assert sorted(p.name for p in written) == ["evidence.csv", "evidence.html", "evidence.json"]
+    assert sorted(p.name for p in written) == [
+        "cover.html",
+        "cover.txt",
+        "evidence.csv",
+        "evidence.html",
+        "evidence.json",
+    ]
     archive = zipfile.ZipFile(io.BytesIO(evidence.pack_zip(pack)))
     assert (
         archive.read("evidence.json").decode() == (tmp_path / "out" / "evidence.json").read_text()

@@ -28,8 +28,20 @@ class Command(BaseCommand):
         parser.add_argument("--pin", help="the test card's PIN")
         parser.add_argument("--wrong-pin", help="a wrong PIN to try (default: derived)")
         parser.add_argument(
-            "--void-card", help="a second test card for Load + Void Load (default: --card)"
+            "--void-card",
+            help="a second test card: Load + Void Load, the rest of a split payment, the lost "
+            "answer (default: --card; the split payment needs a second card)",
         )
+        parser.add_argument("--void-card-pin", help="the second card's PIN (default: --pin)")
+        parser.add_argument(
+            "--unknown-card", help="a card number eCard does not know (default: one never issued)"
+        )
+        parser.add_argument("--inactive-card", help="eCard's inactive test card")
+        parser.add_argument(
+            "--lock-card",
+            help="a test card the run may lock with three wrong PINs (eCard unlocks it)",
+        )
+        parser.add_argument("--lock-card-pin", help="the lock card's PIN (default: --pin)")
         parser.add_argument("--load-amount", default="10.00")
         parser.add_argument("--redeem-amount", default="5.00")
         parser.add_argument(
