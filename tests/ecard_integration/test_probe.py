@@ -158,3 +158,20 @@ def test_a_wrong_test_pin_is_never_followed_by_a_wrong_one(sandbox, new_card):
     assert lines["decline-wrong-pin"].verdict == probe.NOT_CHECKED
     assert "PIN was refused" in lines["decline-wrong-pin"].text
     assert sandbox.card(card)["failed_pin_attempts"] == 1  # ours only; a right PIN clears it
+
+
+def test_against_an_ecard_without_control_the_probe_runs_without_a_card(
+    sandbox, settings, tmp_path, capsys
+):
+    settings.ECARD_SANDBOX_CONTROL_KEY = ""  # as against eCard's sandbox: no test card made
+    call_command("ecard_certify", probe=True, out=tmp_path)
+    printed = capsys.readouterr().out
+    assert "decline-wrong-pin: not checked: no test card given (--card and --pin)" in printed
+    assert printed.count(": as assumed (") == len(probe.ASSUMPTIONS) - 1
+    assert sandbox.ledger()[0]["card_number"] == probe.UNKNOWN_CARD
+
+
+def test_it_refuses_the_production_host(settings, tmp_path):
+    settings.ECARD_BASE_URL = "https://platform.ecardsystems.com/api/transaction/v1"
+    with pytest.raises(CommandError, match="production"):
+        call_command("ecard_certify", probe=True, out=tmp_path)
