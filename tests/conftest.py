@@ -125,6 +125,18 @@ def viewer(db):
 
 
 @pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language: a guest page in Spanish leaves Spanish active
+    in the thread (LocaleMiddleware activates it per request and never resets it), and a later
+    test calling a service directly would read its messages in Spanish."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache(request):
     """Throttles, kiosk lockouts and tokens live in the cache: each test starts without what the
     last one left. The database cache table outlives `transaction=True` tests, so it is emptied;
