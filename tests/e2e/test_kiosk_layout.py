@@ -312,6 +312,12 @@ def test_every_payment_screen_fits_in_spanish_too(sized_page, accessible, sandbo
         expect(page.locator("body")).to_have_class(re.compile(r"\baccessible\b"))
     screens.check("attract")
     page.locator("form:has(input[name=next][value=order]) button").click()
+    # The mode switched in place on the attract screen is carried into the order it starts.
+    mode = re.compile(r"\baccessible\b")
+    if accessible:
+        expect(page.locator("body")).to_have_class(mode)
+    else:
+        expect(page.locator("body")).not_to_have_class(mode)
     page.locator(".tile", has_text="Gift box of cookies").locator("button.add").click()
     expect(page.locator("#menu-total")).to_have_text("$32.00")
     page.locator("#view-cart").click()
