@@ -316,7 +316,8 @@ def online_balance(walk: Walk):
 
 
 def online_interrupted(walk: Walk):
-    walk.show("ordering/payment_interrupted.html", {"order_url": "/"}, "/_screen/")
+    context = {"order_url": "/", "number": "K7Q2M9XR"}  # as the app passes it
+    walk.show("ordering/payment_interrupted.html", context, "/_screen/")
     yield "interrupted"
 
 
