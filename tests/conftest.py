@@ -25,6 +25,9 @@ from tests.factories import (
     using_redis,
 )
 
+# The kiosk's store, kiosk, enrolled client and visit (tests/kiosk and tests/i18n use them).
+pytest_plugins = ["tests.kiosk_fixtures"]
+
 
 def pytest_collection_modifyitems(config, items):
     needs_pg = pytest.mark.skip(reason="needs PostgreSQL row locks: set DATABASE_URL to PostgreSQL")
