@@ -100,7 +100,13 @@ class _Probe:
         return attempt
 
     def inquiry(
-        self, label: str, *, card: str, pin: str | None = None, request_id: str | None = None
+        self,
+        label: str,
+        *,
+        card: str,
+        pin: str | None = None,
+        request_id: str | None = None,
+        terminal_id: str = "",
     ) -> tuple[wire.PreparedRequest, Attempt]:
         prepared = wire.build_request(
             wire.Endpoint.BALANCE_INQUIRY,
@@ -108,7 +114,7 @@ class _Probe:
             card_number=card,
             pin=pin,
             currency=settings.ECARD_CURRENCY,
-            terminal_id=PROBE_TERMINAL if label == "conflict" else "",
+            terminal_id=terminal_id,
         )
         return prepared, self.send(label, prepared)
 
@@ -254,7 +260,13 @@ class _Probe:
         self.note("replay", DIFFERS, f"HTTP {again.status}, {body}, {shown}")
 
     def check_conflict(self, prepared: wire.PreparedRequest) -> None:
-        _, attempt = self.inquiry("conflict", card=UNKNOWN_CARD, request_id=prepared.request_id)
+        # Other bytes (a terminal id added) under the request id of a processed inquiry.
+        _, attempt = self.inquiry(
+            "conflict",
+            card=UNKNOWN_CARD,
+            request_id=prepared.request_id,
+            terminal_id=PROBE_TERMINAL,
+        )
         api = wire.parse_error(attempt.status, attempt.headers, attempt.body)
         said = f"HTTP {attempt.status} {api.code}".strip()
         if attempt.status == 409 and api.code == wire.IDEMPOTENCY_CONFLICT:
