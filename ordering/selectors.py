@@ -7,8 +7,18 @@ from django.db.models import Prefetch, Q, Sum
 from django.utils.crypto import constant_time_compare
 
 from config import returning
-from ecard_integration.models import EcardTransaction
-from ordering.models import Category, Item, Order, Store, Tender, TenderStatus
+from ecard_integration.ledger import db_now_plus
+from ecard_integration.models import CallerIntent, EcardTransaction, State
+from ordering.models import (
+    ACTIVE_STATUSES,
+    Category,
+    Item,
+    Order,
+    OrderStatus,
+    Store,
+    Tender,
+    TenderStatus,
+)
 
 CENT = Decimal("0.01")
 
@@ -162,3 +172,46 @@ def order_transactions(order: Order):
     return EcardTransaction.objects.filter(
         Q(caller_reference=order.number) | Q(id__in=redeem_ids) | Q(original_id__in=redeem_ids)
     ).order_by("-id")
+
+
+# --- The order sweep's reads (`services.expire_abandoned_orders`, every minute) ------------------
+# Each is served by an index on the few rows it looks for (migration 0004), never by a scan of
+# the year's orders or tenders.
+
+
+def orders_awaiting_payment():
+    """Orders whose payment outcome the sweep brings up to date."""
+    return Order.objects.filter(status__in=[OrderStatus.PAYING, OrderStatus.PAYMENT_PENDING])
+
+
+def paid_orders_voided_since():
+    """Paid orders whose payment a void has reversed since (to be marked refunded)."""
+    return Order.objects.filter(
+        status__in=[OrderStatus.PAID, OrderStatus.PARTLY_REFUNDED],
+        tenders__status=TenderStatus.APPROVED,
+        tenders__released_at__isnull=True,
+        tenders__transaction__state=State.VOIDED,
+    ).distinct()
+
+
+def stale_checkouts(seconds_ago: int):
+    """Checkouts still going on, started more than `seconds_ago` seconds ago (database clock)."""
+    return Order.objects.filter(
+        status__in=ACTIVE_STATUSES, created_at__lt=db_now_plus(-seconds_ago)
+    )
+
+
+def released_tenders_not_given_up():
+    """Tenders released (removed, or their order ended) whose redeem was never given up."""
+    return Tender.objects.filter(
+        released_at__isnull=False, transaction__caller_intent=CallerIntent.PENDING
+    ).select_related("transaction")
+
+
+def orders_owing_receipts(grace_seconds: int = 60):
+    """Paid orders with an address whose receipt is still unsent `grace_seconds` after paying."""
+    return Order.objects.filter(
+        status=OrderStatus.PAID,
+        receipt_sent_at__isnull=True,
+        paid_at__lt=db_now_plus(-grace_seconds),
+    ).exclude(guest_email="")
