@@ -93,7 +93,7 @@ FROM (
                  ELSE 'balance-inquiry' END AS kind,
             CASE WHEN g % 2 = 0 AND {h("g", 1)} < 0.12 THEN 'staff'
                  WHEN {h("g", 3)} < 0.55 THEN 'kiosk' ELSE 'online' END AS source
-        FROM generate_series(1, {n}) AS g
+        FROM generate_series(1::bigint, {n}) AS g
     ) AS shaped
 ) AS rows
 """  # noqa: S608 - only our own integer constants are formatted in
