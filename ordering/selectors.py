@@ -8,9 +8,10 @@ from django.utils.crypto import constant_time_compare
 
 from config import returning
 from ecard_integration.ledger import db_now_plus
-from ecard_integration.models import CallerIntent, EcardTransaction, State
+from ecard_integration.models import CallerIntent, EcardTransaction, Kind, State
 from ordering.models import (
     ACTIVE_STATUSES,
+    UNSETTLED_TENDER_STATUSES,
     Category,
     Item,
     Order,
@@ -191,6 +192,7 @@ def paid_orders_voided_since():
         tenders__status=TenderStatus.APPROVED,
         tenders__released_at__isnull=True,
         tenders__transaction__state=State.VOIDED,
+        tenders__transaction__kind=Kind.REDEEM,  # a tender's always is: the `voided_redeems` index
     ).distinct()
 
 
@@ -202,9 +204,14 @@ def stale_checkouts(seconds_ago: int):
 
 
 def released_tenders_not_given_up():
-    """Tenders released (removed, or their order ended) whose redeem was never given up."""
+    """Tenders released (removed, or their order ended) whose redeem was never given up.
+
+    Only those that may hold money (in flight, unknown, needing attention or approved: the
+    `released_holding_money` index); a declined, failed or voided redeem has nothing to void."""
     return Tender.objects.filter(
-        released_at__isnull=False, transaction__caller_intent=CallerIntent.PENDING
+        released_at__isnull=False,
+        status__in=[*UNSETTLED_TENDER_STATUSES, TenderStatus.APPROVED],
+        transaction__caller_intent=CallerIntent.PENDING,
     ).select_related("transaction")
 
 
