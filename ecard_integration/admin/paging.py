@@ -10,6 +10,7 @@ beyond it PostgreSQL's planner estimate, shown as "about N" (admin/pagination.ht
 
 import json
 
+from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
@@ -51,3 +52,5 @@ class ScaledListMixin:
 
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+    # "Show counts" would count every filter choice over the filtered rows: never offered.
+    show_facets = admin.ShowFacets.NEVER
