@@ -55,7 +55,10 @@ def plans_text(g: dict) -> str:
     """Every page's and periodic query's scans, as EXPLAIN showed them."""
     if "pages" not in g:
         return ""
-    lines = ["G: plan shapes (EXPLAIN ANALYZE; FULL = a sequential scan of a big table)"]
+    lines = [
+        "G: plan shapes (EXPLAIN ANALYZE; rows each scan read; FULL = a sequential scan that read"
+        " at least half of its big table)"
+    ]
     for name, page in g["pages"].items():
         lines.append(f"  {name}: {_shape(page.get('plans', []))}")
     for name, query in g["periodic"].items():

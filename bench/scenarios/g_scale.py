@@ -174,6 +174,11 @@ def periodic() -> list[tuple[str, object]]:
 # --- Plans --------------------------------------------------------------------------------------
 
 
+# Rows per big table (pg_class.reltuples), read once per run: a sequential scan is FULL when it
+# read at least half of its table (one stopped early by a LIMIT, as a capped count's, is not).
+TABLE_ROWS: dict[str, float] = {}
+
+
 def _scans(node: dict, out: list[str]) -> None:
     kind = node.get("Node Type", "")
     if "Scan" in kind and ("Relation Name" in node or "Index Name" in node):
@@ -182,9 +187,16 @@ def _scans(node: dict, out: list[str]) -> None:
         direction = " Backward" if node.get("Scan Direction") == "Backward" else ""
         short = relation.removeprefix("ecard_integration_").removeprefix("ordering_")
         label = f"{kind}{direction}" + (f" on {short}" if short else "")
-        out.append(label + (f" using {index}" if index else ""))
-        if kind == "Seq Scan" and relation in BIG_TABLES:
-            out[-1] = "FULL " + out[-1]
+        label += f" using {index}" if index else ""
+        read = (node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)) * node.get(
+            "Actual Loops", 1
+        )
+        if relation in BIG_TABLES or not relation:
+            label += f" ({read:,.0f} rows)"
+        whole = TABLE_ROWS.get(relation, float("inf"))
+        if kind == "Seq Scan" and relation in BIG_TABLES and read >= 0.5 * whole:
+            label = "FULL " + label
+        out.append(label)
     for child in node.get("Plans", []):
         _scans(child, out)
 
@@ -277,6 +289,10 @@ def measure(stack, repeat: int) -> dict:
     user.save()
 
     with stack.connect() as conn:
+        for table, rows in conn.execute(
+            "SELECT relname, reltuples FROM pg_class WHERE relname = ANY(%s)", [list(BIG_TABLES)]
+        ):
+            TABLE_ROWS[table] = rows
         # The year's last few redeems are still being reconciled, their next look a little
         # ahead (the fill's own "now" may be days old): /healthz then reports no lag.
         conn.execute(
