@@ -168,8 +168,13 @@ def shown_tenders(order: Order) -> list[Tender]:
 
 
 def order_transactions(order: Order):
-    """Every eCard transaction made for the order (redeems and their voids), newest first."""
-    redeem_ids = order.tenders.exclude(transaction=None).values("transaction_id")
+    """Every eCard transaction made for the order (redeems and their voids), newest first.
+
+    The redeems' ids are read first: an `IN (subquery)` inside the OR would keep PostgreSQL from
+    combining the three indexes, and it would walk the whole ledger instead (bench G: 1.7 s)."""
+    redeem_ids = list(
+        order.tenders.exclude(transaction=None).values_list("transaction_id", flat=True)
+    )
     return EcardTransaction.objects.filter(
         Q(caller_reference=order.number) | Q(id__in=redeem_ids) | Q(original_id__in=redeem_ids)
     ).order_by("-id")
@@ -208,10 +213,17 @@ def released_tenders_not_given_up():
 
     Only those that may hold money (in flight, unknown, needing attention or approved: the
     `released_holding_money` index); a declined, failed or voided redeem has nothing to void."""
+    # Two steps: the planner cannot know that released tenders are almost never approved (it
+    # multiplies the two conditions' shares) and would join the whole ledger; the ids first
+    # (the partial index), then those tenders with their transactions by primary key.
+    holding = list(
+        Tender.objects.filter(
+            released_at__isnull=False,
+            status__in=[*UNSETTLED_TENDER_STATUSES, TenderStatus.APPROVED],
+        ).values_list("id", flat=True)
+    )
     return Tender.objects.filter(
-        released_at__isnull=False,
-        status__in=[*UNSETTLED_TENDER_STATUSES, TenderStatus.APPROVED],
-        transaction__caller_intent=CallerIntent.PENDING,
+        id__in=holding, transaction__caller_intent=CallerIntent.PENDING
     ).select_related("transaction")
 
 
