@@ -172,9 +172,10 @@ class EcardTransaction(models.Model):
                 ),
                 name="abandoned_approved",
             ),
-            # The order sweep's "paid, payment voided since": the voided redeems, not the year.
+            # The order sweep's "paid, payment voided since": the redeems voided lately (when
+            # the void settled them), not the year's refunds.
             models.Index(
-                fields=["id"],
+                fields=["completed_at"],
                 condition=Q(state=State.VOIDED, kind=Kind.REDEEM),
                 name="voided_redeems",
             ),

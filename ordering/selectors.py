@@ -190,14 +190,20 @@ def orders_awaiting_payment():
     return Order.objects.filter(status__in=[OrderStatus.PAYING, OrderStatus.PAYMENT_PENDING])
 
 
-def paid_orders_voided_since():
-    """Paid orders whose payment a void has reversed since (to be marked refunded)."""
-    return Order.objects.filter(
-        status__in=[OrderStatus.PAID, OrderStatus.PARTLY_REFUNDED],
+def paid_orders_voided_since(*, within_seconds: int | None = None):
+    """Paid orders whose payment a void has reversed since (to be marked refunded): those voided
+    in the last `within_seconds` (the minute sweep: the `voided_redeems` index, a day's refunds),
+    or all of them (the daily pass, in case the sweep itself stopped for longer)."""
+    voided = Q(
         tenders__status=TenderStatus.APPROVED,
         tenders__released_at__isnull=True,
         tenders__transaction__state=State.VOIDED,
-        tenders__transaction__kind=Kind.REDEEM,  # a tender's always is: the `voided_redeems` index
+        tenders__transaction__kind=Kind.REDEEM,  # a tender's always is: the index's condition
+    )
+    if within_seconds is not None:
+        voided &= Q(tenders__transaction__completed_at__gte=db_now_plus(-within_seconds))
+    return Order.objects.filter(
+        voided, status__in=[OrderStatus.PAID, OrderStatus.PARTLY_REFUNDED]
     ).distinct()
 
 

@@ -72,7 +72,7 @@ class Migration(migrations.Migration):
             model_name="ecardtransaction",
             index=models.Index(
                 condition=models.Q(("kind", "redeem"), ("state", "voided")),
-                fields=["id"],
+                fields=["completed_at"],
                 name="voided_redeems",
             ),
         ),

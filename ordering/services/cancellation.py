@@ -93,6 +93,20 @@ def abandon_order(order: Order) -> bool:
     return bool(cancelled)
 
 
+# The minute sweep looks back this far for voids nobody told their order about (the ledger's
+# listener normally does at once); `refresh_voided_orders`, daily, looks at every one.
+VOIDS_LOOKED_BACK_SECONDS = 2 * 86_400
+
+
+def refresh_voided_orders() -> int:
+    """The daily pass behind the sweep: every paid order whose payment was voided, however long
+    ago (the sweep looks at two days' voids). Returns how many orders it brought up to date."""
+    orders = list(selectors.paid_orders_voided_since())
+    for order in orders:
+        refresh_pending(order)
+    return len(orders)
+
+
 def expire_abandoned_orders() -> int:
     """The beat task's work: finish orders whose payment was confirmed meanwhile (`paying` ones
     too: the guest's request may have died before linking its redeem), mark paid orders whose
@@ -105,7 +119,7 @@ def expire_abandoned_orders() -> int:
     """
     for order in selectors.orders_awaiting_payment():
         refresh_pending(order)
-    for order in selectors.paid_orders_voided_since():
+    for order in selectors.paid_orders_voided_since(within_seconds=VOIDS_LOOKED_BACK_SECONDS):
         refresh_pending(order)
     stale = selectors.stale_checkouts(checkout_timeout_seconds())
     abandoned = sum(abandon_order(order) for order in stale)
