@@ -46,8 +46,11 @@ def scale_rows(add, g: dict) -> None:
         else:
             add(("G", name, value, "report", ""))
     for name, query in g["periodic"].items():
-        ok = query["p50_ms"] <= goal["periodic_ms"] and not query["full_scans"]
         value = f"{query['p50_ms']:.1f} ms, {query['buffers']} buffers"
+        if name.startswith("daily pass: "):
+            add(("G", name, value, "report (once a day)", ""))
+            continue
+        ok = query["p50_ms"] <= goal["periodic_ms"] and not query["full_scans"]
         add(("G", name, value, f"<= {goal['periodic_ms']} ms, no full scan", _mark(ok)))
 
 

@@ -32,6 +32,7 @@ LIST_GOAL_MS = 150
 PERIODIC_GOAL_MS = 5
 BIG_TABLES = set(g_fill.TABLES)
 ADMIN = "scale-admin"
+DAILY = "daily pass: "
 
 
 def _database(cfg) -> str:
@@ -136,11 +137,13 @@ def pages(s: dict) -> list[tuple[str, str, bool]]:
 
 
 def periodic() -> list[tuple[str, object]]:
-    """(name, call) for every query the beat sweeps and the health check run."""
+    """(name, call) for every query the beat sweeps and the health check run (DAILY: those run
+    once a day, reported but not held to the 5 ms of the ones run every 15 s or minute)."""
     from django.conf import settings
 
     from ecard_integration import reconciliation, selectors
     from ordering import selectors as ordering_selectors
+    from ordering.services.cancellation import VOIDS_LOOKED_BACK_SECONDS as VOIDS_LOOKED_BACK
 
     def owed():
         return list(ordering_selectors.orders_owing_receipts()[:100])
@@ -160,7 +163,9 @@ def periodic() -> list[tuple[str, object]]:
         ),
         (
             "order sweep: paid, payment voided since",
-            lambda: list(ordering_selectors.paid_orders_voided_since()),
+            lambda: list(
+                ordering_selectors.paid_orders_voided_since(within_seconds=VOIDS_LOOKED_BACK)
+            ),
         ),
         ("order sweep: stale checkouts", stale),
         (
@@ -168,6 +173,10 @@ def periodic() -> list[tuple[str, object]]:
             lambda: list(ordering_selectors.released_tenders_not_given_up()),
         ),
         ("order sweep: receipts owed", owed),
+        (
+            DAILY + "every paid order whose payment was voided",
+            lambda: list(ordering_selectors.paid_orders_voided_since()),
+        ),
     ]
 
 
@@ -374,7 +383,8 @@ def run(cfg) -> dict:
             "lists": len(ok) == len(lists) and all(p["p50_ms"] <= LIST_GOAL_MS for p in ok),
             "periodic": all(
                 q["p50_ms"] <= PERIODIC_GOAL_MS and not q["full_scans"]
-                for q in result["periodic"].values()
+                for name, q in result["periodic"].items()
+                if not name.startswith(DAILY)
             ),
         },
     )
