@@ -39,7 +39,11 @@ def scale_rows(add, g: dict) -> None:
         if page["status"] != 200:
             add(("G", name, f"HTTP {page['status']}", "200", "NO"))
             continue
-        value = f"{page['p50_ms']:.0f} ms, {page['queries']} q, {page['full_scans']} full"
+        database_ms = sum(plan.get("ms", 0) for plan in page.get("plans", []))
+        value = (
+            f"{page['p50_ms']:.0f} ms (SQL {database_ms:.1f}), {page['queries']} q, "
+            f"{page['full_scans']} full"
+        )
         if page["list"]:
             ok = page["p50_ms"] <= goal["list_p50_ms"]
             add(("G", name, value, f"<= {goal['list_p50_ms']} ms", _mark(ok)))
