@@ -48,7 +48,9 @@ def parse_typed_card_number(value: object) -> str:
 
 
 class CardNumberInput(forms.TextInput):
-    """A card number field that never renders the number back into the page."""
+    """A card number input that never renders its value back (staff, online and kiosk): a
+    number sent back with an error is typed or scanned again, or kept sealed on the server
+    (`ordering.offers.KeptCard`), and never lands in a page's HTML."""
 
     def format_value(self, value):
         return None

@@ -227,7 +227,7 @@ def parse_card_number(value: object) -> str:
         raise InvalidInput(gettext_noop("Enter the card number."), field="card_number")
     if not CARD_NUMBER_RE.fullmatch(text):
         raise InvalidInput(
-            gettext_noop("Enter the card number as 12 to 19 digits, without spaces or dashes."),
+            gettext_noop("Enter the card number as 12 to 19 digits."),
             field="card_number",
         )
     return text

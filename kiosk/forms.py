@@ -12,6 +12,7 @@ from django import forms
 from django.utils.translation import gettext_lazy
 
 from ecard_integration.errors import InvalidInput
+from ecard_integration.forms import CardNumberInput
 from kiosk import services
 from ordering.forms import AttemptKeyField, LastTryField, PinField
 
@@ -27,14 +28,6 @@ def _keypad_input(**attrs) -> dict:
         "autocapitalize": "off",
         **attrs,
     }
-
-
-class UnechoedTextInput(forms.TextInput):
-    """A text input that never renders its value back: a card number that failed is typed (or
-    scanned) again, and never lands in a page's HTML."""
-
-    def format_value(self, value):
-        return None
 
 
 class EnrollForm(forms.Form):
@@ -56,7 +49,7 @@ class CardForm(forms.Form):
         error_messages={
             "required": gettext_lazy("Enter the card number, or scan or swipe the card.")
         },
-        widget=UnechoedTextInput(
+        widget=CardNumberInput(
             attrs=_keypad_input(
                 **{"data-primary-input": "", "class": "entry", "data-max-digits": "19"}
             )

@@ -14,7 +14,11 @@ from django.utils.translation import gettext_lazy
 
 from ecard_integration import wire
 from ecard_integration.errors import InvalidInput
-from ecard_integration.forms import TYPED_CARD_NUMBER_FORMAT, parse_typed_card_number
+from ecard_integration.forms import (
+    TYPED_CARD_NUMBER_FORMAT,
+    CardNumberInput,
+    parse_typed_card_number,
+)
 from ordering.models import MAX_LINE_QUANTITY
 
 QUANTITY_RE = re.compile(r"[0-9]{1,3}")
@@ -198,7 +202,7 @@ class CardNumberField(forms.CharField):
         )
         kwargs.setdefault(
             "widget",
-            forms.TextInput(
+            CardNumberInput(
                 attrs={
                     "autocomplete": "off",
                     "inputmode": "numeric",
@@ -220,6 +224,19 @@ class KeptCardForm(forms.Form):
 
     card_number = CardNumberField(required=False)
     kept_card = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    kept_last4 = ""
+
+    def keep_typed_card(self, kept, purpose: str) -> None:
+        """Sent back for another field's error: a valid number just typed is kept sealed on the
+        server (`kept`), the form then shows its last four and asks only for the rest. (The
+        input never renders a number back, so an invalid one is typed again.)"""
+        number = "" if "card_number" in self.errors else self.cleaned_data.get("card_number")
+        if not number or self.cleaned_data.get("kept_card"):
+            return
+        kept.keep(purpose, number, "")
+        self.data = self.data.copy()
+        self.data["kept_card"] = "True"
+        self.kept_last4 = number[-4:]
 
     def clean(self):
         data = super().clean()

@@ -158,6 +158,8 @@ class Order(models.Model):
     cancel_reason = models.CharField(max_length=16, choices=CancelReason.choices, blank=True)
     guest_name = models.CharField(max_length=80)
     guest_email = models.EmailField(blank=True)
+    # The guest's language when the order was made: its receipt email is written in it.
+    language = models.CharField(max_length=8, default="en")
     total = models.DecimalField(max_digits=9, decimal_places=2)
     created_at = models.DateTimeField(db_default=Now(), db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -166,6 +166,20 @@ class Walk:
         return True
 
 
+def show_every_photo(page) -> None:
+    """A full-page shot does not scroll, so lazy photos below the fold would never load, and
+    on a busy machine those above it may still be on their way: load them all, then shoot."""
+    page.evaluate(
+        """() => Promise.all(Array.from(document.images, (image) => {
+            image.loading = "eager";
+            return image.complete ? null : new Promise((done) => {
+                image.addEventListener("load", done, {once: true});
+                image.addEventListener("error", done, {once: true});
+            });
+        }))"""
+    )
+
+
 # --- Kiosk journeys ---------------------------------------------------------------------------
 
 
@@ -302,7 +316,8 @@ def online_balance(walk: Walk):
 
 
 def online_interrupted(walk: Walk):
-    walk.show("ordering/payment_interrupted.html", {"order_url": "/"}, "/_screen/")
+    context = {"order_url": "/", "number": "K7Q2M9XR"}  # as the app passes it
+    walk.show("ordering/payment_interrupted.html", context, "/_screen/")
     yield "interrupted"
 
 
@@ -368,6 +383,7 @@ def walk_journey(browser, stack, journey, *, surface, size, language, device, ou
     try:
         for screen in screens:
             path = out / f"{surface}-{screen}-{width}x{height}-{language}.png"
+            show_every_photo(page)
             page.screenshot(path=str(path), full_page=True, animations="disabled")
             shot.add(screen)
     except ScreenMissingError as note:

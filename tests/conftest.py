@@ -25,6 +25,9 @@ from tests.factories import (
     using_redis,
 )
 
+# The kiosk's store, kiosk, enrolled client and visit (tests/kiosk and tests/i18n use them).
+pytest_plugins = ["tests.kiosk_fixtures"]
+
 
 def pytest_collection_modifyitems(config, items):
     needs_pg = pytest.mark.skip(reason="needs PostgreSQL row locks: set DATABASE_URL to PostgreSQL")
@@ -122,6 +125,18 @@ def items(db):
 def viewer(db):
     """Staff who may only look at transactions."""
     return make_staff("viewer", "view_ecardtransaction")
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language: a guest page in Spanish leaves Spanish active
+    in the thread (LocaleMiddleware activates it per request and never resets it), and a later
+    test calling a service directly would read its messages in Spanish."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

@@ -49,12 +49,16 @@ def attempt_key() -> str:
     return f"test-attempt-{random.getrandbits(64):016x}"
 
 
-def make_order(lines, *, email="ada@example.com") -> Order:
+def make_order(lines, *, email="ada@example.com", language="") -> Order:
     """An open order through the checkout service: `lines` is [(item, quantity), ...]."""
     entries = [services.CartEntry(item.id, quantity, item.price) for item, quantity in lines]
     total = sum(item.price * quantity for item, quantity in lines)
     return services.start_checkout(
-        entries=entries, expected_total=total, guest_name="Ada", guest_email=email
+        entries=entries,
+        expected_total=total,
+        guest_name="Ada",
+        guest_email=email,
+        language=language,
     )
 
 

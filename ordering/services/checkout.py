@@ -85,8 +85,10 @@ def start_checkout(
     guest_name: str,
     guest_email: str = "",
     store: Store | None = None,
+    language: str = "",
 ) -> Order:
-    """Turn a cart into an open order, at the catalog's prices now.
+    """Turn a cart into an open order, at the catalog's prices now, in the guest's `language`
+    (one of `LANGUAGES`; the default language otherwise).
 
     Raises `CartChangedError` when an item is gone or repriced, or the total is not the one the guest
     saw: nothing is ever charged at a price the guest was not shown.
@@ -129,6 +131,9 @@ def start_checkout(
                     store=store,
                     guest_name=guest_name,
                     guest_email=guest_email,
+                    language=language
+                    if language in dict(settings.LANGUAGES)
+                    else settings.LANGUAGE_CODE,
                     total=total,
                 )
                 OrderLine.objects.bulk_create(

@@ -7,6 +7,8 @@ from django.core.mail import send_mail
 from django.db.models.functions import Now
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext
 
 from ordering import selectors
 from ordering.models import (
@@ -46,9 +48,12 @@ def send_receipt(order: Order) -> bool:
         "order_url": order_url(order),
     }
     try:
+        with translation.override(order.language):  # the guest's, not the worker's
+            subject = gettext("Your order %(number)s is paid") % {"number": order.number}
+            message = render_to_string("ordering/email/receipt.txt", context)
         send_mail(
-            subject=f"Your order {order.number} is paid",
-            message=render_to_string("ordering/email/receipt.txt", context),
+            subject=subject,
+            message=message,
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=[order.guest_email],
         )

@@ -72,6 +72,7 @@ def balance(request):
             return see_other(reverse("ordering:balance"))
         form.kept_last4 = card_number[-4:]
     if not valid:
+        form.keep_typed_card(_kept(request), PURPOSE)
         return _render(request, form, status=400)
     return _check(request, form, card_number)
 

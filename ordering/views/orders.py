@@ -222,6 +222,7 @@ def order_pay(request, number, token):
             return see_other(order_url(order))
         form.kept_last4 = card_number[-4:]
     if not valid:
+        form.keep_typed_card(_kept(request), order.number)
         return _render_order(request, order, status=400, pay_form=form)
     return _pay(
         request,

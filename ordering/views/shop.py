@@ -160,6 +160,7 @@ def checkout(request):
             expected_total=form.cleaned_data["expected_total"],
             guest_name=form.cleaned_data["guest_name"],
             guest_email=form.cleaned_data["guest_email"],
+            language=request.LANGUAGE_CODE,  # the page's: the receipt email is written in it
         )
     except services.CartChangedError as exc:
         cart.accept_catalog()

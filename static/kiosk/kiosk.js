@@ -186,6 +186,10 @@
     body.classList.toggle("accessible", on);
     form.querySelector("[aria-pressed]").setAttribute("aria-pressed", on ? "true" : "false");
     field.value = on ? "0" : "1";
+    // The attract screen's start buttons carry the mode into the visit they start: keep them in step.
+    document.querySelectorAll(".start-form input[name=accessible]").forEach(function (input) {
+      input.value = on ? "1" : "";
+    });
     window.fetch(form.action, {
       method: "POST",
       credentials: "same-origin",

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 PORTRAIT = {"width": 1080, "height": 1920}
 LANDSCAPE = {"width": 1280, "height": 800}
 SIZES = [pytest.param(PORTRAIT, id="portrait"), pytest.param(LANDSCAPE, id="landscape")]
+MODES = [pytest.param(False, id="standard"), pytest.param(True, id="accessible")]
 
 
 def overflow(page) -> dict:
@@ -51,9 +52,10 @@ def overflow(page) -> dict:
 class Screens:
     """Checks each screen as it is reached and collects what is wrong, to report it all at once."""
 
-    def __init__(self, page, size: dict):
+    def __init__(self, page, size: dict, *, accessible: bool = False):
         self.page = page
         self.orientation = "portrait" if size["height"] > size["width"] else "landscape"
+        self.orientation += "-accessible" if accessible else ""
         self.problems: dict[str, dict] = {}
 
     def check(self, name: str, *, fits: bool = True):
@@ -88,12 +90,21 @@ def sized_page(audit_context, live_server, menu_and_kiosk, request):
     return page
 
 
+@pytest.mark.parametrize("accessible", MODES)
 @pytest.mark.parametrize("sized_page", SIZES, indirect=True)
 def test_every_payment_screen_fits_with_big_targets_and_passes_axe(
-    sized_page, sandbox, new_card, settings, request
+    sized_page, accessible, sandbox, new_card, settings, request
 ):
     page = sized_page
-    screens = Screens(page, page.viewport_size)
+    screens = Screens(page, page.viewport_size, accessible=accessible)
+
+    def on_the_attract_screen():
+        """In accessibility mode, switched on here for each visit (a visit ends with Done)."""
+        if accessible:
+            page.get_by_role("button", name="Accessibility").click()
+            expect(page.locator("body")).to_have_class(re.compile(r"\baccessible\b"))
+
+    on_the_attract_screen()
     screens.check("attract")
     page.get_by_role("button", name="Touch to order").click()
     page.get_by_role("button", name="Add Gift box of cookies", exact=True).click()
@@ -161,6 +172,7 @@ def test_every_payment_screen_fits_with_big_targets_and_passes_axe(
     screens.check("receipt")
     page.get_by_role("button", name="Done").click()
 
+    on_the_attract_screen()
     page.get_by_role("button", name="Check a balance").click()
     screens.check("balance-card")
     enter_card_on_keypad(page, second)
@@ -171,6 +183,7 @@ def test_every_payment_screen_fits_with_big_targets_and_passes_axe(
     screens.check("balance-result")
     page.get_by_role("button", name="Done").click()
 
+    on_the_attract_screen()
     start_order(page, [("Latte", 1)])
     page.get_by_role("button", name="Cancel the order").click()
     expect(page.get_by_role("heading", name="Your order was cancelled")).to_be_visible()
@@ -251,6 +264,10 @@ def test_accessibility_mode_moves_controls_low_and_lasts_for_the_visit(sized_pag
         pad = page.get_by_role("group", name="Keypad for the card number").bounding_box()
         assert pad["y"] > page.viewport_size["height"] * 0.45  # within a seated reach
         assert pad["y"] > normal_key["y"]
+    # The language switch is in the bottom bar with the other controls, the top one hidden.
+    expect(page.locator("#language")).to_be_hidden()
+    language = page.locator("#language-bottom").bounding_box()
+    assert language["y"] >= page.locator(".bottom-bar").bounding_box()["y"]
     screens.check("accessible-balance-card")
     page.reload()  # the server remembers it for the visit
     expect(page.locator("body")).to_have_class(re.compile(r"\baccessible\b"))
@@ -263,4 +280,74 @@ def test_accessibility_mode_moves_controls_low_and_lasts_for_the_visit(sized_pag
     page.get_by_role("button", name="Start over").click()  # nothing to lose: no question
     expect(page.get_by_role("heading", name="Welcome!")).to_be_visible()
     expect(page.locator("body")).not_to_have_class(re.compile(r"\baccessible\b"))  # visit over
+    screens.assert_clean()
+
+
+def tap(page, digits: str):
+    """Digits on the screen's one keypad, whatever its language (each key has its digit)."""
+    for digit in digits:
+        page.locator(f'[data-keypad-for] [data-key="{digit}"]').click()
+
+
+def pay_on_screen(page, card: str):
+    """A card number and its PIN on the keypads, then the confirm step, by ids (any language)."""
+    tap(page, card)
+    page.locator("#card-continue").click()
+    tap(page, PIN)
+    page.locator("#pin-continue").click()
+    page.locator("#confirm-pay").click()
+
+
+@pytest.mark.parametrize("accessible", MODES)
+@pytest.mark.parametrize("sized_page", SIZES, indirect=True)
+def test_every_payment_screen_fits_in_spanish_too(sized_page, accessible, sandbox, new_card):
+    """The longer Spanish sentences (a title on two lines, a three-line note) still fit."""
+    page = sized_page
+    screens = Screens(page, page.viewport_size, accessible=accessible)
+    screens.orientation += "-es"
+    page.locator("#language").click()  # "Español", on the attract screen
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    if accessible:
+        page.locator("#accessibility").click()
+        expect(page.locator("body")).to_have_class(re.compile(r"\baccessible\b"))
+    screens.check("attract")
+    page.locator("form:has(input[name=next][value=order]) button").click()
+    # The mode switched in place on the attract screen is carried into the order it starts.
+    mode = re.compile(r"\baccessible\b")
+    if accessible:
+        expect(page.locator("body")).to_have_class(mode)
+    else:
+        expect(page.locator("body")).not_to_have_class(mode)
+    page.locator(".tile", has_text="Gift box of cookies").locator("button.add").click()
+    expect(page.locator("#menu-total")).to_have_text("$32.00")
+    page.locator("#view-cart").click()
+    screens.check("cart")
+    page.locator("#checkout-button").click()
+    expect(page.locator("#card-continue")).to_be_visible()
+    screens.check("pay-card")
+
+    first = new_card("20.00")
+    tap(page, first)
+    page.locator("#card-continue").click()
+    expect(page.locator("#pin-continue")).to_be_visible()
+    screens.check("pin")
+    tap(page, PIN)
+    page.locator("#pin-continue").click()
+    expect(page.locator("#confirm-pay")).to_be_visible()
+    screens.check("pin-confirm")
+    page.locator("#confirm-pay").click()
+    expect(page.locator("#use-balance")).to_have_text(
+        "Usar $20.00 y pagar el resto con otra tarjeta"
+    )
+    screens.check("insufficient")
+    page.locator("#use-balance").click()
+    tap(page, PIN)
+    page.locator("#pin-continue").click()
+    page.locator("#confirm-pay").click()
+    expect(page.locator("#amount-due")).to_have_text("$12.00")
+    screens.check("pay-next-card")  # the longest: "Se cobraron … pagarlos con otra tarjeta."
+
+    pay_on_screen(page, new_card("50.00"))
+    expect(page.locator("#left-on-cards")).to_contain_text("$38.00")
+    screens.check("receipt")
     screens.assert_clean()

@@ -30,10 +30,6 @@ def body(response) -> str:
     return response.content.decode().replace("&#x27;", "'")
 
 
-def card_input(html: str) -> str:
-    return re.search(r'<input[^>]*name="card_number"[^>]*>', html).group(0)
-
-
 def pin_input(html: str) -> str:
     return re.search(r'<input[^>]*name="pin"[^>]*>', html).group(0)
 
@@ -87,7 +83,9 @@ def test_the_pin_is_required_even_for_a_card_that_has_none(client, sandbox, new_
     assert response.status_code == 400
     html = body(response)
     assert "Enter the card's PIN." in html
-    assert f'value="{card}"' in card_input(html)  # the number stays, to type only the PIN
+    # The number stays, to type only the PIN; sealed on the server, its last four on the page.
+    assert f"Card •••• {card[-4:]}" in html
+    assert card not in html
     assert sandbox.ledger() == []
     assert not EcardTransaction.objects.exists()
 
@@ -115,6 +113,24 @@ def test_a_wrong_pin_says_so_on_the_form_and_keeps_the_card_number_not_the_pin(
     assert GENERIC not in again
     assert [entry["response_code"] for entry in sandbox.ledger()] == ["55"]
     # The right PIN with the kept card: the balance, without typing the number again.
+    response = client.post(BALANCE, {"kept_card": "True", "pin": PIN})
+    assert response.status_code == 303
+    assert "30.00" in body(client.get(response["Location"]))
+
+
+def test_a_pin_of_the_wrong_shape_keeps_the_number_sealed_and_asks_nothing(
+    client, sandbox, new_card
+):
+    card = new_card("30.00")
+
+    response = check(client, card, pin="12")
+
+    assert response.status_code == 400
+    html = body(response)
+    assert "Enter the PIN as 4 to 8 digits." in html
+    assert f"Card •••• {card[-4:]}" in html
+    assert card not in html
+    assert sandbox.ledger() == []
     response = client.post(BALANCE, {"kept_card": "True", "pin": PIN})
     assert response.status_code == 303
     assert "30.00" in body(client.get(response["Location"]))

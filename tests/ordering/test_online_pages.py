@@ -160,6 +160,38 @@ def test_a_wrong_pin_keeps_the_card_number_and_says_why_on_the_form(
 
 
 @TX
+def test_a_form_sent_back_keeps_a_valid_number_sealed_and_never_echoes_one(
+    client, sandbox, items, new_card
+):
+    order = start_order(client, [(items["latte"], 1)])
+    card = new_card("10.00")
+
+    response = pay(client, order, f"{card[:4]} {card[4:8]}-{card[8:]}", pin="12")
+
+    assert response.status_code == 400  # the PIN's format: nothing sent
+    form = pay_form(text(response))
+    assert "Enter the PIN as 4 to 8 digits." in form
+    assert f"Card •••• {card[-4:]}" in form
+    assert card[4:8] not in form
+    assert 'name="card_number"' not in form
+    assert sandbox.ledger() == []
+    response = client.post(
+        order_url(order, "order_pay"),
+        {"kept_card": "True", "pin": PIN, "attempt_key": new_attempt_key()},
+    )
+    assert response.status_code == 303
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+
+    # A number that is not one is typed again: the page never holds what was typed.
+    other = start_order(client, [(items["latte"], 1)])
+    response = pay(client, other, card[:11], pin="12")
+    assert response.status_code == 400
+    assert card[:11] not in text(response)
+    assert "••••" not in pay_form(text(response))
+
+
+@TX
 def test_use_a_different_card_forgets_the_kept_one(client, sandbox, items, new_card):
     order = start_order(client, [(items["latte"], 1)])
     card = new_card("10.00")

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.db.models.functions import Now
+from django.urls import reverse
 
 from ordering import services
 from ordering import tasks as receipt_tasks
@@ -38,6 +39,31 @@ def test_a_receipt_whose_message_was_lost_is_sent_by_the_sweep(
     assert order.number in mail.subject
     order.refresh_from_db()
     assert order.receipt_sent_at is not None
+
+
+def test_the_receipt_is_written_in_the_language_of_the_order(sandbox, items, new_card, mailoutbox):
+    order = make_order([(items["latte"], 2)], language="es")
+    assert pay(order, new_card("10.00")).kind == "paid"
+
+    assert receipt_tasks.send_receipt(order.id) is True
+
+    (mail,) = mailoutbox
+    assert mail.subject == f"Su pedido {order.number} está pagado"
+    assert "¡Gracias, Ada! Su pedido está pagado." in mail.body
+    assert "Total: $9.00" in mail.body  # the dollar and the point, as on the pages
+    assert "quedan $1.00 en la tarjeta" in mail.body
+    assert "Thank you" not in mail.body
+
+
+def test_an_order_takes_the_language_of_its_page_and_only_a_known_one(client, items):
+    client.post(reverse("ordering:cart_add"), {"item": str(items["latte"].id), "quantity": "1"})
+    client.post(
+        reverse("ordering:checkout"),
+        {"guest_name": "Ada", "guest_email": "", "expected_total": f"{items['latte'].price:.2f}"},
+        headers={"accept-language": "es-US,es;q=0.9"},
+    )
+    assert Order.objects.get().language == "es"
+    assert make_order([(items["latte"], 1)], language="xx").language == "en"
 
 
 def test_no_receipt_for_an_unpaid_order(sandbox, items, mailoutbox):

@@ -41,7 +41,7 @@ BALANCE_URL = reverse("admin:ecard_integration_ecardtransaction_balance")
 
 # The messages, word for word.
 ENTER_CARD = "Enter the card number."
-CARD_FORMAT = "Enter the card number as 12 to 19 digits, without spaces or dashes."
+CARD_FORMAT = "Enter the card number as 12 to 19 digits."
 # Guest forms drop spaces and dashes before the services see the number (issue 15).
 TYPED_CARD_FORMAT = (
     "Enter the card number as 12 to 19 digits. Spaces and dashes between them are fine."

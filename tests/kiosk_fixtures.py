@@ -1,5 +1,5 @@
-"""Fixtures for the kiosk tests: a store, a kiosk, an enrolled browser and a guest's visit (the
-helpers that drive the pages are in tests/kiosk_client.py)."""
+"""Fixtures of the kiosk's server-side tests (tests/kiosk, tests/i18n): a store, a kiosk, the test
+client enrolled as it, and a guest's visit. Loaded for every test by tests/conftest.py."""
 
 import pytest
 
