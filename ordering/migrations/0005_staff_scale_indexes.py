@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("ecard_integration", "0005_staff_scale_indexes"),
-        ("ordering", "0003_store_look_item_photo"),
+        ("ordering", "0004_order_language"),
     ]
 
     operations = [
