@@ -148,7 +148,7 @@ FROM generate_series(1, {STORES}) AS s;
 
 INSERT INTO ordering_order (id, number, access_token, store_id, status, cancel_reason,
     guest_name, guest_email, total, created_at, updated_at, paid_at, cancelled_at,
-    receipt_sent_at)
+    receipt_sent_at, language)
 SELECT (t.id + 1) / 2, t.caller_reference, md5('token' || t.id) || md5(t.request_id),
     {STORE_ID_BASE} + substr(t.store_id, 7)::int,
     CASE t.state WHEN 'approved' THEN 'paid' WHEN 'voided' THEN 'refunded'
@@ -161,7 +161,8 @@ SELECT (t.id + 1) / 2, t.caller_reference, md5('token' || t.id) || md5(t.request
     t.amount, t.created_at - interval '40 seconds', t.created_at + interval '1 second',
     CASE WHEN t.state IN ('approved', 'voided') THEN t.completed_at END,
     CASE WHEN t.state IN ('declined', 'rejected') THEN t.created_at + interval '15 minutes' END,
-    CASE WHEN t.state IN ('approved', 'voided') AND t.id % 3 = 0 THEN t.completed_at END
+    CASE WHEN t.state IN ('approved', 'voided') AND t.id % 3 = 0 THEN t.completed_at END,
+    CASE WHEN t.id % 7 = 0 THEN 'es' ELSE 'en' END
 FROM ecard_integration_ecardtransaction AS t WHERE t.id % 2 = 1;
 
 INSERT INTO ordering_tender (id, order_id, transaction_id, attempt_key, amount, status,
