@@ -181,7 +181,7 @@ def order_transactions(order: Order):
 
 
 # --- The order sweep's reads (`services.expire_abandoned_orders`, every minute) ------------------
-# Each is served by an index on the few rows it looks for (migration 0004), never by a scan of
+# Each is served by an index on the few rows it looks for (migration 0005), never by a scan of
 # the year's orders or tenders.
 
 
