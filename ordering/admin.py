@@ -294,6 +294,7 @@ class OrderAdmin(ScaledListMixin, admin.ModelAdmin):
         "of their name."
     )
     list_select_related = ["store"]
+    sortable_by = ["number", "created_at"]  # indexed orders only: no sort of the year's orders
     readonly_fields = [
         "number",
         "status",

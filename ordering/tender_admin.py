@@ -66,6 +66,7 @@ class TenderAdmin(ScaledListMixin, admin.ModelAdmin):
         "transaction_shown",
     ]
     list_display_links = ["time"]
+    sortable_by = ["time"]  # by id, the order tenders were made in: no sort of the whole table
     list_filter = ["status"]
     list_select_related = ["order", "transaction"]
     search_fields = ["card_last4"]  # see get_search_results
@@ -97,7 +98,7 @@ class TenderAdmin(ScaledListMixin, admin.ModelAdmin):
             return queryset.filter(card_last4=term), False
         return queryset.filter(order__number=term.upper()), False
 
-    @admin.display(description="time", ordering="created_at")
+    @admin.display(description="time", ordering="id")
     def time(self, tender):
         return time_text(tender.created_at)
 
@@ -105,7 +106,7 @@ class TenderAdmin(ScaledListMixin, admin.ModelAdmin):
     def card(self, tender):
         return tender.card_masked
 
-    @admin.display(description="amount", ordering="amount")
+    @admin.display(description="amount")
     def amount_shown(self, tender):
         return money_text(tender.amount)
 

@@ -84,6 +84,7 @@ class EcardExchangeAdmin(ScaledListMixin, ReadOnlyLedger, admin.ModelAdmin):
         "transaction_link",
     )
     list_display_links = ("started",)
+    sortable_by = ("started",)  # an index gives that order; any other would sort every exchange
     list_filter = (
         ExchangeKindFilter,
         EndpointFilter,
