@@ -61,6 +61,9 @@ def test_the_list_leads_with_what_a_person_reads_and_ends_with_the_request_id(ad
         "store_id",
         "request_id",
     ]
+    # Only the indexed columns offer a sort (any other would sort the whole ledger).
+    sortable = set(re.findall(r'class="sortable[^"]*column-([a-z_0-9]+)', html))
+    assert sortable == {"time", "request_id"}
     assert f"•••• {card[-4:]}" in html
     assert "$4.50" in html
     assert f"${row.balance}" in html
