@@ -1,6 +1,7 @@
-"""`python -m bench [--quick] [--only ABCDEF]`: every scenario of issue 7 in one command.
+"""`python -m bench [--quick] [--only ABCDEFG]`: every scenario of issue 7 in one command.
 
-(B runs B′ too: the open-loop latency at half of A's rate, issue 14.)
+(B runs B′ too: the open-loop latency at half of A's rate, issue 14. G, a chain's year of staff
+pages and sweeps (issue 16), runs last on its own stack and database: `--only G` runs it alone.)
 
 Starts the whole production-like stack (bench/stack.py), runs the scenarios in order (A and B
 feed C; the memory sampler F runs throughout A-D), prints the table and writes
@@ -18,7 +19,7 @@ import traceback
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from bench import report
+from bench import report, report_scale
 from bench.config import FULL, QUICK
 from bench.profile import PROFILES
 from bench.stack import LOG_DIR, Stack
@@ -47,22 +48,8 @@ def _step(results: dict, letter: str, title: str, run) -> None:
     print(f"    done in {time.monotonic() - began:.0f} s", flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes: under 3 minutes")
-    parser.add_argument("--only", default="ABCDEF", help="scenarios to run, e.g. AE")
-    parser.add_argument(
-        "--profile", action="store_true", help="py-spy flame graphs of A and D (bench/results/)"
-    )
-    args = parser.parse_args(argv)
-    cfg = replace(QUICK if args.quick else FULL, profile=args.profile)
-    if args.profile:
-        shutil.rmtree(PROFILES, ignore_errors=True)
-    only = set(args.only.upper())
-    started = datetime.now(UTC)
-    t0 = time.monotonic()
-    results: dict = {}
-    machine_before = report.machine()
+def _main_stack(cfg, only: set[str], results: dict, t0: float) -> None:
+    """Scenarios A to F, on one stack."""
     print(
         f"bench ({cfg.mode}): starting PostgreSQL database, sandbox, gunicorn, Celery", flush=True
     )
@@ -111,6 +98,30 @@ def main(argv: list[str] | None = None) -> int:
             _step(results, "E", "pages", lambda: e_pages.run(stack, cfg))
         if "F" in only:
             results["F"] = memory
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes: under 3 minutes")
+    parser.add_argument("--only", default="ABCDEFG", help="scenarios to run, e.g. AE or G")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy flame graphs of A and D (bench/results/)"
+    )
+    args = parser.parse_args(argv)
+    cfg = replace(QUICK if args.quick else FULL, profile=args.profile)
+    if args.profile:
+        shutil.rmtree(PROFILES, ignore_errors=True)
+    only = set(args.only.upper())
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    results: dict = {}
+    machine_before = report.machine()
+    if only & set("ABCDEF"):
+        _main_stack(cfg, only, results, t0)
+    if "G" in only:
+        from bench.scenarios import g_scale
+
+        _step(results, "G", "a chain's year: staff pages and sweeps", lambda: g_scale.run(cfg))
     document = {
         "started_at": started.isoformat(),
         "seconds": round(time.monotonic() - t0, 1),
@@ -122,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     path = report.write(document)
     print()
     print(report.table(results))
+    if "G" in results:
+        print()
+        print(report_scale.plans_text(results["G"]))
     print(f"\n{cfg.mode} run: {document['seconds']:.0f} s; figures in {path} and latest.json")
     return 1 if any("error" in r for r in results.values() if isinstance(r, dict)) else 0
 

@@ -23,6 +23,8 @@ class BenchConfig:
     d_total: int  # unknown transactions to drain in D
     d_deadline: float
     e_seconds: float
+    g_transactions: int  # ledger rows (and exchanges) of G's year; orders and tenders: half
+    g_repeat: int  # timed requests per page in G (after one warm-up)
     web_workers: int = int(os.environ.get("BENCH_WEB_WORKERS", 2))
     web_threads: int = int(os.environ.get("BENCH_WEB_THREADS", 16))
     web_worker_class: str = os.environ.get("BENCH_WEB_WORKER_CLASS", "gthread")
@@ -46,6 +48,8 @@ QUICK = BenchConfig(
     d_total=500,
     d_deadline=120,
     e_seconds=5,
+    g_transactions=200_000,
+    g_repeat=3,
 )
 FULL = BenchConfig(
     mode="full",
@@ -59,4 +63,6 @@ FULL = BenchConfig(
     d_total=10_000,
     d_deadline=900,
     e_seconds=30,
+    g_transactions=2_000_000,
+    g_repeat=7,
 )

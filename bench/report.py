@@ -9,7 +9,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import report_lean
+from bench import report_lean, report_scale
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SOLO_P50_OVERHEAD_MAX = 8  # % over 150 ms, one guest alone (issue 14)
@@ -268,6 +268,7 @@ def rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                 "",
             )
         )
+    report_scale.scale_rows(add, results.get("G") or {})
     return out
 
 

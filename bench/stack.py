@@ -60,7 +60,12 @@ class Stack:
         worker_concurrency: int,
         token_lifetime: int,
         worker_class: str = "gthread",
+        database: str = DATABASE,
+        keep_database: bool = False,
     ) -> None:
+        self.database = database
+        # Scenario G's filled database is kept between runs (refilled only when too small).
+        self.keep_database = keep_database
         self.web_workers = web_workers
         self.web_threads = web_threads
         self.worker_class = worker_class
@@ -88,7 +93,10 @@ class Stack:
             if not _reachable(url, port):
                 raise StackError(f"{url} does not answer (see scripts/ensure-services.sh)")
         LOG_DIR.mkdir(parents=True, exist_ok=True)
-        self._recreate_database()
+        if self.keep_database:
+            self._ensure_database()
+        else:
+            self._recreate_database()
         self._flush_redis()
         self.sandbox = SandboxProcess(
             state_dir=None,
@@ -159,7 +167,7 @@ class Stack:
             SECURE_SSL_REDIRECT="0",
             CARD_DATA_KEYS=Fernet.generate_key().decode(),
             CARD_HASH_KEY=secrets.token_urlsafe(32),
-            DATABASE_URL=f"{POSTGRES_URL}/{DATABASE}",
+            DATABASE_URL=f"{POSTGRES_URL}/{self.database}",
             REDIS_URL=REDIS_URL,
             ECARD_BASE_URL=sandbox.base_url,
             ECARD_TOKEN_URL=sandbox.token_url,
@@ -174,15 +182,40 @@ class Stack:
     def _setup_django(self) -> None:
         os.environ.update(self.env)
         import django
+        from django.conf import settings
 
+        if settings.configured and "default" in settings.DATABASES:
+            # A second stack in one run (G after A-F): the bench process follows its database.
+            from django.db import connections
+
+            connections.close_all()
+            settings.DATABASES["default"]["NAME"] = self.database
+            connections["default"].settings_dict["NAME"] = self.database
+            return
         django.setup()
 
     def _recreate_database(self) -> None:
         import psycopg
 
         with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{DATABASE}"')
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{self.database}"')
+
+    def _ensure_database(self) -> None:
+        import psycopg
+
+        with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", [self.database]
+            ).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{self.database}"')
+
+    def connect(self):
+        """A psycopg connection (autocommit) to the bench database, outside Django."""
+        import psycopg
+
+        return psycopg.connect(f"{POSTGRES_URL}/{self.database}", autocommit=True)
 
     def _flush_redis(self) -> None:
         import redis
@@ -303,10 +336,10 @@ class Stack:
 
         with self._pg_lock:
             if self._pg is None or self._pg.closed:
-                self._pg = psycopg.connect(f"{POSTGRES_URL}/{DATABASE}", autocommit=True)
+                self._pg = psycopg.connect(f"{POSTGRES_URL}/{self.database}", autocommit=True)
             rows = self._pg.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                [DATABASE],
+                [self.database],
             ).fetchall()
         return [row[0] for row in rows]
 
@@ -322,7 +355,7 @@ class Stack:
             row = conn.execute(
                 "SELECT xact_commit, xact_rollback, sessions FROM pg_stat_database"
                 " WHERE datname = %s",
-                [DATABASE],
+                [self.database],
             ).fetchone()
         return dict(zip(("xact_commit", "xact_rollback", "sessions"), row, strict=True))
 
@@ -341,7 +374,7 @@ class Stack:
             conn.execute(
                 "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
                 " WHERE datname = %s AND pid <> pg_backend_pid()",
-                [DATABASE],
+                [self.database],
             )
 
     def pause_worker(self) -> None:

@@ -219,6 +219,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ordering.clear_expired_sessions",
         "schedule": timedelta(days=1),
     },
+    # The order sweep looks back two days for voided payments; this looks at all, once a day.
+    "refresh-voided-orders": {
+        "task": "ordering.refresh_voided_orders",
+        "schedule": timedelta(days=1),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # A backlog of due transactions is drained in batches claimed together (ecard_integration/

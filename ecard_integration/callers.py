@@ -11,6 +11,10 @@ read the caller's references.
   a void (staff or automatic) settling its original, a row given up past its deadline;
 - `tell_guest(row, due) -> str`: the sentence a guest would read about this transaction's outcome
   (`due`: what the order would still owe after it), for the certification pack's "shown" column.
+- `links(transaction) -> [CallerReference, …]`: what staff open from a transaction's or an
+  exchange's page (its order, its tender);
+- `stores() -> [(store id, name), …]`: the store ids the caller sends, the staff list's choices
+  for its store filter (known choices: no `SELECT DISTINCT` over the ledger).
 
 A listener runs in the process that learnt the outcome (usually the worker). It is a prompt, not
 the guarantee: a listener that fails, or a process that dies before it runs, is caught up by the
@@ -43,10 +47,14 @@ class CallerReference:
 Describer = Callable[[str], CallerReference | None]
 Listener = Callable[[list[tuple[int, str]]], None]
 GuestTeller = Callable[[object, Decimal | None], str]
+Linker = Callable[[object], list[CallerReference]]
+StoreLister = Callable[[], list[tuple[str, str]]]
 
 _describers: list[Describer] = []
 _listeners: list[Listener] = []
 _tellers: list[GuestTeller] = []
+_linkers: list[Linker] = []
+_store_listers: list[StoreLister] = []
 
 
 def register(
@@ -54,15 +62,19 @@ def register(
     describe: Describer | None = None,
     on_outcomes: Listener | None = None,
     tell_guest: GuestTeller | None = None,
+    links: Linker | None = None,
+    stores: StoreLister | None = None,
 ) -> None:
-    """Register a caller's describer, outcome listener and/or guest teller (idempotent for the
-    same function)."""
-    if describe is not None and describe not in _describers:
-        _describers.append(describe)
-    if on_outcomes is not None and on_outcomes not in _listeners:
-        _listeners.append(on_outcomes)
-    if tell_guest is not None and tell_guest not in _tellers:
-        _tellers.append(tell_guest)
+    """Register a caller's hooks (each idempotent for the same function)."""
+    for hook, registry in (
+        (describe, _describers),
+        (on_outcomes, _listeners),
+        (tell_guest, _tellers),
+        (links, _linkers),
+        (stores, _store_listers),
+    ):
+        if hook is not None and hook not in registry:
+            registry.append(hook)
 
 
 def told_to_guest(row, due: Decimal | None = None) -> str:
@@ -74,6 +86,29 @@ def told_to_guest(row, due: Decimal | None = None) -> str:
         except Exception:  # noqa: BLE001 - evidence wording must not break a certification run
             logger.exception("telling a guest of a transaction failed")
     return ""
+
+
+def links(transaction) -> list[CallerReference]:
+    """What staff open from this transaction's page: its order, its tender (empty if none)."""
+    found: list[CallerReference] = []
+    for linker in _linkers:
+        try:
+            found += linker(transaction)
+        except Exception:  # noqa: BLE001 - a caller's bug must not break a staff page
+            logger.exception("linking a transaction to its caller failed")
+    return found
+
+
+def store_choices() -> list[tuple[str, str]]:
+    """Every caller's (store id, name), in the callers' order, each store id once."""
+    choices: dict[str, str] = {}
+    for lister in _store_listers:
+        try:
+            for store_id, name in lister():
+                choices.setdefault(store_id, name)
+        except Exception:  # noqa: BLE001 - the filter still offers what the others listed
+            logger.exception("listing a caller's stores failed")
+    return list(choices.items())
 
 
 def describe(reference: str) -> CallerReference | None:

@@ -161,6 +161,26 @@ class EcardTransaction(models.Model):
             ),
             models.Index(fields=["state", "created_at"], name="state_created"),
             models.Index(fields=["card_last4"], name="card_last4"),  # staff search by it
+            # What the beat sweep looks for every 15 s (`abandoned_approved_ids`): a few rows,
+            # whatever the ledger holds. Partial: a row is in it only while it matches.
+            models.Index(
+                fields=["id"],
+                condition=Q(
+                    state=State.APPROVED,
+                    caller_intent=CallerIntent.GAVE_UP,
+                    kind__in=list(VOID_KIND_FOR),
+                ),
+                name="abandoned_approved",
+            ),
+            # The order sweep's "paid, payment voided since": the redeems voided lately (when
+            # the void settled them), not the year's refunds.
+            models.Index(
+                fields=["completed_at"],
+                condition=Q(state=State.VOIDED, kind=Kind.REDEEM),
+                name="voided_redeems",
+            ),
+            # The staff list's date filter (today, past 7 days, this month …) and its count.
+            models.Index(fields=["created_at"], name="transaction_created"),
         ]
 
     def __str__(self):
@@ -203,7 +223,27 @@ class EcardExchange(models.Model):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["started_at"], name="exchange_started")]
+        indexes = [
+            models.Index(fields=["started_at"], name="exchange_started"),
+            # The staff list's filters on rare values, each a partial index of the few rows it
+            # shows (written only for a row that matches): token calls, reconciliation replays,
+            # idempotent replays, answers other than 2xx, no answer at all.
+            models.Index(fields=["id"], condition=Q(kind="token"), name="exchange_tokens"),
+            models.Index(
+                fields=["id"], condition=Q(is_reconciliation=True), name="exchange_reconciliation"
+            ),
+            models.Index(
+                fields=["id"], condition=Q(idempotent_replay=True), name="exchange_replays"
+            ),
+            models.Index(
+                fields=["response_status"],
+                condition=Q(response_status__gte=300),
+                name="exchange_failed_status",
+            ),
+            models.Index(
+                fields=["id"], condition=Q(response_status__isnull=True), name="exchange_no_answer"
+            ),
+        ]
 
     def __str__(self):
         return f"{self.endpoint} {self.request_id} → {self.response_status or self.error}"

@@ -5,15 +5,17 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import AdminFileWidget
 from django.core.files.uploadedfile import UploadedFile
-from django.db.models import Q
 from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
 
 from ecard_integration.admin import refuse_card_number_search
+from ecard_integration.admin.links import exchanges_url
+from ecard_integration.admin.paging import ScaledListMixin
 from ordering import colors, images, selectors
 from ordering.models import Category, Item, Order, OrderLine, Store, Tender, TenderStatus
+from ordering.tender_admin import order_search, tender_link  # registers the tender admin
 
 
 class ImageUpload(forms.ImageField):
@@ -239,6 +241,7 @@ class OrderLineInline(ReadOnlyInline):
 class TenderInline(ReadOnlyInline):
     model = Tender
     fields = [
+        "tender",
         "card",
         "amount",
         "status",
@@ -250,6 +253,10 @@ class TenderInline(ReadOnlyInline):
         "created_at",
     ]
     readonly_fields = fields
+
+    @admin.display(description="tender")
+    def tender(self, tender):
+        return tender_link(tender) if tender.pk else "—"
 
     @admin.display(description="card")
     def card(self, tender):
@@ -278,11 +285,16 @@ class TenderInline(ReadOnlyInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ScaledListMixin, admin.ModelAdmin):
     list_display = ["number", "status", "guest_name", "total", "store", "created_at", "paid_at"]
-    list_filter = ["status", "cancel_reason", "store", "created_at"]
-    search_fields = ["number", "guest_name", "guest_email"]
-    date_hierarchy = "created_at"
+    list_filter = ["status", "cancel_reason", "store", "created_at"]  # dates: ranges, indexed
+    search_fields = ["number", "guest_name", "guest_email"]  # see get_search_results
+    search_help_text = (
+        "An order number, a card's last four digits, a guest's e-mail address or the beginning "
+        "of their name."
+    )
+    list_select_related = ["store"]
+    sortable_by = ["number", "created_at"]  # indexed orders only: no sort of the year's orders
     readonly_fields = [
         "number",
         "status",
@@ -308,13 +320,13 @@ class OrderAdmin(admin.ModelAdmin):
         return redirect or super().changelist_view(request, extra_context)
 
     def get_search_results(self, request, queryset, search_term):
-        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        # Each kind of term through its own index (tender_admin.order_search), never a
+        # `LIKE '%…%'` over every order.
         term = search_term.strip()
-        # The last four digits of a card find the orders it paid.
-        if term.isascii() and term.isdigit() and len(term) == 4:
-            queryset |= self.model.objects.filter(Q(tenders__card_last4=term))
-            may_have_duplicates = True
-        return queryset, may_have_duplicates
+        if not term:
+            return queryset, False
+        found, may_have_duplicates = order_search(term)
+        return queryset.filter(found), may_have_duplicates
 
     @admin.display(description="money returned to cards")
     def refunds(self, order):
@@ -328,7 +340,7 @@ class OrderAdmin(admin.ModelAdmin):
         return (
             format_html_join(
                 "\n",
-                '<div><a href="{}">{}</a> · {} · {} · {}</div>',
+                '<div><a href="{}">{}</a> · {} · {} · {} · <a href="{}">exchanges</a></div>',
                 (
                     (
                         reverse("admin:ecard_integration_ecardtransaction_change", args=[row.id]),
@@ -336,6 +348,7 @@ class OrderAdmin(admin.ModelAdmin):
                         row.card_masked,
                         row.amount if row.amount is not None else "",
                         row.get_state_display(),
+                        exchanges_url(row.id),
                     )
                     for row in rows
                 ),

@@ -6,7 +6,7 @@ import logging
 from django.urls import NoReverseMatch, reverse
 
 from ecard_integration.callers import CallerReference
-from ordering.models import COMPLETED_STATUSES, Order, OrderStatus
+from ordering.models import COMPLETED_STATUSES, Order, OrderStatus, Store, Tender
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,41 @@ def on_outcomes(outcomes: list[tuple[int, str]]) -> None:
             logger.exception("order %s: could not apply its payments' outcomes", order.number)
 
 
+def links(transaction) -> list[CallerReference]:
+    """A redeem's order and tender for staff; a void's are its original's."""
+    transaction_ids = [transaction.id] + (
+        [transaction.original_id] if transaction.original_id else []
+    )
+    tender = (
+        Tender.objects.select_related("order")
+        .filter(transaction_id__in=transaction_ids)
+        .order_by("id")
+        .first()
+    )
+    if tender is None:
+        return []
+    order = tender.order
+    return [
+        CallerReference(
+            label=f"Order {order.number}",
+            url=reverse("admin:ordering_order_change", args=[order.id]),
+            completed=order.status in COMPLETED_STATUSES,
+            note=f"{order.get_status_display()}, total ${order.total}",
+        ),
+        CallerReference(
+            label=f"Tender {tender.card_masked} ${tender.amount}",
+            url=reverse("admin:ordering_tender_change", args=[tender.id]),
+            note=tender.get_status_display(),
+        ),
+    ]
+
+
+def stores() -> list[tuple[str, str]]:
+    """The eCard store ids our stores send, for the staff list's store filter."""
+    return list(Store.objects.order_by("sort_order", "name").values_list("ecard_store_id", "name"))
+
+
 def register() -> None:
     from ecard_integration import callers
 
-    callers.register(describe=describe, on_outcomes=on_outcomes)
+    callers.register(describe=describe, on_outcomes=on_outcomes, links=links, stores=stores)

@@ -10,7 +10,7 @@ from decimal import Decimal
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Now
+from django.db.models.functions import Cast, Now, Upper
 from django.utils.translation import gettext, gettext_noop
 
 from ordering.colors import validate_hex_color
@@ -172,6 +172,25 @@ class Order(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(total__gt=0), name="order_total_positive"),
         ]
+        indexes = [
+            # The order sweep's "receipts owed" (every minute): paid orders with an address and
+            # no receipt yet, a few at a time, whatever the year holds.
+            models.Index(
+                fields=["id"],
+                condition=Q(status=OrderStatus.PAID, receipt_sent_at__isnull=True)
+                & ~Q(guest_email=""),
+                name="receipt_owed",
+            ),
+            # Staff search: a guest's name by its beginning (LIKE 'Ada%' needs the pattern
+            # operator class on PostgreSQL; ignored elsewhere), an e-mail address exactly in any
+            # case (the `iexact` lookup's own UPPER(column::text) expression).
+            models.Index(
+                fields=["guest_name"], opclasses=["varchar_pattern_ops"], name="order_guest_name"
+            ),
+            models.Index(
+                Upper(Cast("guest_email", models.TextField())), name="order_guest_email_upper"
+            ),
+        ]
 
     def __str__(self):
         return f"Order {self.number}"
@@ -250,6 +269,19 @@ class Tender(models.Model):
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            models.Index(fields=["card_last4"], name="tender_card_last4"),  # staff search by it
+            # The order sweep's "released tenders not given up": released tenders that may still
+            # hold money (the rest moved none), a few at a time.
+            models.Index(
+                fields=["id"],
+                condition=Q(
+                    released_at__isnull=False,
+                    status__in=[*UNSETTLED_TENDER_STATUSES, TenderStatus.APPROVED],
+                ),
+                name="released_holding_money",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="tender_amount_positive"),
             # One redeem in flight per order, whatever the races between requests.

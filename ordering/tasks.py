@@ -13,6 +13,15 @@ def expire_abandoned_orders() -> int:
     return services.expire_abandoned_orders()
 
 
+@shared_task(name="ordering.refresh_voided_orders")
+def refresh_voided_orders() -> int:
+    """Beat, daily: every paid order whose payment was voided is marked refunded, however long
+    ago (the minute sweep looks back two days, through its index)."""
+    from ordering import services
+
+    return services.refresh_voided_orders()
+
+
 @shared_task(name="ordering.clear_expired_sessions")
 def clear_expired_sessions() -> None:
     """Beat, daily: what `manage.py clearsessions` does (guest sessions hold cart and order)."""

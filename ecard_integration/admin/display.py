@@ -1,12 +1,16 @@
-"""The ledger in words for staff: how a transaction ended, ages, stored headers."""
+"""The ledger in words for staff: how a transaction ended, ages, amounts, stored exchanges."""
 
+import contextlib
+import json
 from datetime import timedelta
 
 from django.utils import timezone
 from django.utils.timesince import timesince
 
-from ecard_integration import wire
+from ecard_integration import redaction, wire
 from ecard_integration.models import EcardTransaction, State
+
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # sortable, one line, the staff's local time
 
 
 def age_text(seconds: float | None) -> str:
@@ -20,6 +24,36 @@ def headers_text(headers) -> str:
     if not isinstance(headers, dict):
         return ""
     return "\n".join(f"{key}: {value}" for key, value in headers.items())
+
+
+def time_text(moment) -> str:
+    return timezone.localtime(moment).strftime(TIME_FORMAT) if moment else ""
+
+
+def money_text(amount, currency: str = "USD") -> str:
+    """ "$4.50" (the venue's dollars), "4.50 EUR" otherwise, "" for none."""
+    if amount is None:
+        return ""
+    return f"${amount}" if currency == "USD" else f"{amount} {currency}"
+
+
+def pretty_json_text(text: str) -> str:
+    """A stored body for staff: JSON indented (anything else as stored), and scrubbed once more
+    on the way out (the rows are redacted when written; a page never trusts that alone)."""
+    if not text:
+        return ""
+    # A form-encoded token request or an HTML error page is shown as it is.
+    with contextlib.suppress(ValueError):
+        text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    return redaction.redact_text(text)
+
+
+def pretty_headers_text(headers) -> str:
+    """Stored headers as indented JSON, credentials and cookies removed again."""
+    if not isinstance(headers, dict) or not headers:
+        return ""
+    shown = redaction.redact_headers(headers, scrub=redaction.redact_text)
+    return json.dumps(shown, indent=2, ensure_ascii=False)
 
 
 def outcome(row: EcardTransaction) -> dict:

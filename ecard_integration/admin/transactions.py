@@ -12,12 +12,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import localize
 from django.utils.html import format_html, format_html_join
-from django.utils.timesince import timesince
 
 from config.http import SeeOther
 from ecard_integration import evidence, wire
-from ecard_integration.admin.display import age_text, outcome
+from ecard_integration.admin.display import age_text, money_text, outcome, time_text
 from ecard_integration.admin.exchanges import ExchangeInline
+from ecard_integration.admin.filters import ATTENTION_STATES, AttentionFilter, StoreFilter
+from ecard_integration.admin.links import caller_links_html, exchanges_url
+from ecard_integration.admin.paging import ScaledListMixin
 from ecard_integration.admin.read_only import ReadOnlyLedger
 from ecard_integration.admin.search import (
     CardFilter,
@@ -31,47 +33,41 @@ from ecard_integration.models import EcardTransaction, State
 from ecard_integration.selectors import attention_summary
 
 LAST4 = re.compile(r"[0-9]{4}")
-ATTENTION_STATES = [State.UNKNOWN, State.NEEDS_ATTENTION]
-
-
-class AttentionFilter(admin.SimpleListFilter):
-    title = "attention"
-    parameter_name = "attention"
-
-    def lookups(self, request, model_admin):
-        return [("yes", "Unknown or needs attention")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "yes":
-            return queryset.filter(state__in=ATTENTION_STATES)
-        return queryset
 
 
 @admin.register(EcardTransaction)
-class EcardTransactionAdmin(ReadOnlyLedger, StaffActionsMixin, admin.ModelAdmin):
+class EcardTransactionAdmin(ScaledListMixin, ReadOnlyLedger, StaffActionsMixin, admin.ModelAdmin):
+    # What a person reads first, in the order they read it; fits 1440 px. The request id, long
+    # and for machines, comes last.
     list_display = (
+        "time",
+        "card",
+        "kind",
+        "amount_shown",
+        "state_shown",
+        "balance_shown",
+        "source",
+        "store_id",
         "request_id",
-        "created_at",
+    )
+    list_display_links = ("time",)
+    # Sorted only where an index gives the order: any other column would sort the whole ledger.
+    sortable_by = ("time", "request_id")
+    list_filter = (
+        CardFilter,
+        AttentionFilter,
         "kind",
         "state",
         "source",
-        "card",
-        "amount",
-        "amount_applied",
-        "balance",
-        "response_code",
-        "store_id",
-        "requested_by",
-        "attention",
-        "age",
+        StoreFilter,
+        "created_at",
     )
-    list_filter = (CardFilter, AttentionFilter, "kind", "state", "source", "store_id", "created_at")
     search_fields = ("=request_id", "=processor_transaction_id", "=caller_reference")
     search_help_text = (
         "The card's last four digits, a request id, an eCard transaction id or a caller "
         "reference. A full card number goes in \u201cFind a card by its full number\u201d."
     )
-    list_select_related = ("requested_by",)
+    list_select_related = False  # no related column: no join
     list_per_page = 100
     actions = ["export_evidence"]
     inlines = [ExchangeInline]
@@ -91,6 +87,7 @@ class EcardTransactionAdmin(ReadOnlyLedger, StaffActionsMixin, admin.ModelAdmin)
                     "store_id",
                     "terminal_id",
                     "caller_reference",
+                    "order_and_tender",
                     "caller_intent",
                     "original",
                 )
@@ -142,15 +139,32 @@ class EcardTransactionAdmin(ReadOnlyLedger, StaffActionsMixin, admin.ModelAdmin)
     def card(self, obj):
         return obj.card_masked
 
-    @admin.display(description="attention")
-    def attention(self, obj):
-        if obj.state in ATTENTION_STATES:
-            return obj.attention_reason or obj.error_code or obj.get_state_display()
-        return ""
+    @admin.display(description="time", ordering="created_at")
+    def time(self, obj):
+        return time_text(obj.created_at)
 
-    @admin.display(description="age", ordering="created_at")
-    def age(self, obj):
-        return timesince(obj.created_at) if obj.created_at else ""
+    @admin.display(description="amount")
+    def amount_shown(self, obj):
+        return money_text(obj.amount, obj.currency)
+
+    @admin.display(description="balance")
+    def balance_shown(self, obj):
+        return money_text(obj.balance, obj.currency)
+
+    @admin.display(description="state")
+    def state_shown(self, obj):
+        """The state; for one staff must look at, why (the reason, or eCard's error)."""
+        if obj.state in ATTENTION_STATES:
+            why = obj.attention_reason or obj.error_code
+            if why:
+                return format_html("{}<br><small>{}</small>", obj.get_state_display(), why)
+        if obj.state == State.DECLINED and obj.response_code:
+            return f"{obj.get_state_display()} ({obj.response_code})"
+        return obj.get_state_display()
+
+    @admin.display(description="order and tender")
+    def order_and_tender(self, obj):
+        return caller_links_html(obj, exchanges=exchanges_url(obj.pk))
 
     @admin.display(description="meaning")
     def response_meaning(self, obj):

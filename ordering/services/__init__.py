@@ -37,6 +37,7 @@ from ordering.services.cancellation import (
     bring_up_to_date,
     cancel_order,
     expire_abandoned_orders,
+    refresh_voided_orders,
     remove_tender,
 )
 from ordering.services.checkout import (
@@ -125,6 +126,7 @@ __all__ = [
     "check_cart",
     "checkout_timeout_seconds",
     "expire_abandoned_orders",
+    "refresh_voided_orders",
     "find_transaction",
     "give_up_redeem",
     "is_expired",

@@ -10,7 +10,8 @@ from django.utils.translation import gettext_noop
 
 from ecard_integration import services as ecard_services
 from ecard_integration.errors import EcardError
-from ecard_integration.models import CallerIntent, EcardTransaction, State
+from ecard_integration.models import EcardTransaction, State
+from ordering import selectors
 from ordering.errors import (
     OrderingError,
 )
@@ -92,6 +93,20 @@ def abandon_order(order: Order) -> bool:
     return bool(cancelled)
 
 
+# The minute sweep looks back this far for voids nobody told their order about (the ledger's
+# listener normally does at once); `refresh_voided_orders`, daily, looks at every one.
+VOIDS_LOOKED_BACK_SECONDS = 2 * 86_400
+
+
+def refresh_voided_orders() -> int:
+    """The daily pass behind the sweep: every paid order whose payment was voided, however long
+    ago (the sweep looks at two days' voids). Returns how many orders it brought up to date."""
+    orders = list(selectors.paid_orders_voided_since())
+    for order in orders:
+        refresh_pending(order)
+    return len(orders)
+
+
 def expire_abandoned_orders() -> int:
     """The beat task's work: finish orders whose payment was confirmed meanwhile (`paying` ones
     too: the guest's request may have died before linking its redeem), mark paid orders whose
@@ -102,25 +117,13 @@ def expire_abandoned_orders() -> int:
     that died half-way). Returns how many orders were abandoned. It catches up whatever the
     ledger's outcome listener (`ordering.callers.on_outcomes`) missed.
     """
-    for order in Order.objects.filter(status__in=[OrderStatus.PAYING, OrderStatus.PAYMENT_PENDING]):
+    for order in selectors.orders_awaiting_payment():
         refresh_pending(order)
-    voided_since = Order.objects.filter(
-        status__in=[OrderStatus.PAID, OrderStatus.PARTLY_REFUNDED],
-        tenders__status=TenderStatus.APPROVED,
-        tenders__released_at__isnull=True,
-        tenders__transaction__state=State.VOIDED,
-    ).distinct()
-    for order in voided_since:
+    for order in selectors.paid_orders_voided_since(within_seconds=VOIDS_LOOKED_BACK_SECONDS):
         refresh_pending(order)
-    stale = Order.objects.filter(
-        status__in=ACTIVE_STATUSES,
-        created_at__lt=ecard_services.db_now_plus(-checkout_timeout_seconds()),
-    )
+    stale = selectors.stale_checkouts(checkout_timeout_seconds())
     abandoned = sum(abandon_order(order) for order in stale)
-    for tender in Tender.objects.filter(
-        released_at__isnull=False,
-        transaction__caller_intent=CallerIntent.PENDING,
-    ).select_related("transaction"):
+    for tender in selectors.released_tenders_not_given_up():
         give_up_redeem(tender.transaction_id)
     send_owed_receipts()
     return abandoned

@@ -10,7 +10,6 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext
 
-from ecard_integration import services as ecard_services
 from ordering import selectors
 from ordering.models import (
     Order,
@@ -26,11 +25,7 @@ RECEIPT_GRACE_SECONDS = 60
 
 def send_owed_receipts() -> int:
     """Receipts a lost message left unsent: paid orders with an address, paid a minute ago."""
-    owed = Order.objects.filter(
-        status=OrderStatus.PAID,
-        receipt_sent_at__isnull=True,
-        paid_at__lt=ecard_services.db_now_plus(-RECEIPT_GRACE_SECONDS),
-    ).exclude(guest_email="")
+    owed = selectors.orders_owing_receipts(RECEIPT_GRACE_SECONDS)
     return sum(send_receipt(order) for order in owed[:100])
 
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 from ecard_integration import callers, crypto, reconciliation
 from ecard_integration import services as ecard_services
 from ecard_integration.models import CallerIntent, EcardTransaction, Source, State
-from ordering import selectors, services
+from ordering import selectors, services, tasks
 from ordering.models import Order, OrderStatus, TenderStatus
 from ordering.services import payments
 from tests.factories import PIN, make_order, pay
@@ -255,6 +255,29 @@ def test_the_sweep_marks_a_voided_paid_order_refunded_when_no_listener_ran(
     order.refresh_from_db()
     assert order.status == OrderStatus.REFUNDED
     assert order.tenders.get().status == TenderStatus.VOIDED
+
+
+def test_a_void_older_than_the_sweeps_look_back_is_caught_by_the_daily_pass(
+    sandbox, items, new_card, admin_user, no_listener
+):
+    order = make_order([(items["latte"], 2)])
+    assert pay(order, new_card("50.00")).kind == "paid"
+    tender = order.tenders.get()
+    staff_void(tender, admin_user)
+    # As if the beat had been down since: paid four days ago, voided three days ago.
+    Order.objects.filter(pk=order.pk).update(paid_at=Now() - timedelta(days=4))
+    EcardTransaction.objects.filter(pk=tender.transaction_id).update(
+        completed_at=Now() - timedelta(days=3)
+    )
+
+    services.expire_abandoned_orders()  # looks back two days only
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+
+    assert tasks.refresh_voided_orders() == 1
+    order.refresh_from_db()
+    assert order.status == OrderStatus.REFUNDED
+    assert tasks.refresh_voided_orders() == 0  # nothing left to do
 
 
 def test_the_listener_is_safe_twice_and_for_unknown_references(
