@@ -178,6 +178,7 @@ def send_and_record(
         sent += exchange.kind == "transaction"
 
     try:
+        # A replay's refusal speaks for that attempt only: the first send may have been processed.
         result = get_client().send(prepared, budget_seconds=budget_seconds, on_exchange=on_exchange)
     except OutcomeUnknownError as exc:
         flush()
@@ -189,9 +190,12 @@ def send_and_record(
         raise
     except EcardError as exc:
         flush()
-        return record_rejected(
-            row, expected_states, error=exc, sent=sent, reconciliation=reconciliation
-        )
+        if reconciliation:
+            # A replay refused (429, token, eCard unreachable, a 4xx) speaks for that attempt
+            # only: the first send may have been processed. Still unknown; past the deadline a
+            # blind void by request id settles it.
+            return record_unknown(row, expected_states, error=exc, sent=sent)
+        return record_rejected(row, expected_states, error=exc, sent=sent)
     except BaseException:
         flush()
         # Anything unexpected after the row was sent may have moved money: reconcile it.
@@ -385,14 +389,8 @@ def record_unknown(row: EcardTransaction, expected_states, *, error, sent: int) 
     return _current_state(row.id)
 
 
-def record_rejected(
-    row: EcardTransaction,
-    expected_states,
-    *,
-    error: EcardError,
-    sent: int,
-    reconciliation: bool = False,
-) -> str:
+def record_rejected(row: EcardTransaction, expected_states, *, error: EcardError, sent: int) -> str:
+    """Nothing was processed: only for a first send, whose refusal covers every attempt it made."""
     updated = _finish(
         row,
         expected_states,
@@ -405,8 +403,6 @@ def record_rejected(
     )
     if not updated:
         return _current_state(row.id)
-    if reconciliation:
-        notify_caller(row.id, row.caller_reference)
     if row.original_id and row.original.state == State.NEEDS_ATTENTION:
         EcardTransaction.objects.filter(id=row.original_id).update(
             attention_reason=f"blind void {row.request_id} was refused: {error.code or error}"

@@ -373,3 +373,84 @@ def test_a_backoff_that_fits_the_window_is_left_as_it_is(sandbox, card):
         next_attempt_at__gt=Now() + timedelta(seconds=200),
         next_attempt_at__lt=Now() + timedelta(seconds=400),
     ).exists()
+
+
+# --- A replay refused says nothing of the first send ---------------------------------------------
+
+# Each answers this one attempt without processing it, though eCard holds the first send's outcome:
+# a rate limit longer than the budget, or a token refused again after its renewal.
+REFUSALS = {
+    "rate_limited": {"action": "rate_limit", "retry_after": 600},
+    "token_refused": {"action": "expire_token"},
+}
+
+
+@pytest.mark.parametrize("refusal", REFUSALS.values(), ids=REFUSALS.keys())
+def test_a_refused_replay_of_a_processed_redeem_leaves_it_unknown(sandbox, card, refusal):
+    row = unknown_redeem(sandbox, card)  # processed by eCard, its answer lost
+    sandbox.set_faults([{"match": {"card_number": card}, **refusal}])
+    make_due(row)
+
+    assert reconciliation.reconcile(row.id) == State.UNKNOWN
+
+    row.refresh_from_db()
+    assert row.replay_ciphertext is not None
+    assert EcardTransaction.objects.filter(id=row.id, next_attempt_at__gt=Now()).exists()
+    sandbox.clear_faults()
+    make_due(row)
+    assert reconciliation.reconcile(row.id) == State.APPROVED
+    assert sandbox.card(card)["balance"] == "40.00"
+
+
+def test_a_replay_that_cannot_reach_ecard_leaves_a_processed_redeem_unknown(
+    sandbox, card, settings
+):
+    row = unknown_redeem(sandbox, card)
+    base_url = settings.ECARD_BASE_URL
+    settings.ECARD_BASE_URL = "https://127.0.0.1:9/api/transaction/v1"  # nothing listens there
+    settings.ECARD_STAFF_BUDGET_SECONDS = 1
+    make_due(row)
+
+    assert reconciliation.reconcile(row.id) == State.UNKNOWN
+
+    settings.ECARD_BASE_URL = base_url
+    make_due(row)
+    assert reconciliation.reconcile(row.id) == State.APPROVED
+    assert sandbox.card(card)["balance"] == "40.00"
+
+
+def test_a_refused_replay_of_a_processed_void_leaves_it_unknown(sandbox, card):
+    redeemed = services.redeem(card_number=card, amount="5.00", pin=PIN, source=Source.KIOSK)
+    sandbox.set_faults([{"match": {"endpoint": "void-redeem"}, "action": "drop_after_commit"}])
+    void = services.void(original=redeemed, source=Source.STAFF, budget_seconds=1)
+    assert void.state == State.UNKNOWN
+    assert sandbox.card(card)["balance"] == "50.00"  # eCard voided it
+    sandbox.set_faults([{"match": {"endpoint": "void-redeem"}, **REFUSALS["rate_limited"]}])
+    make_due(void)
+
+    assert reconciliation.reconcile(void.id) == State.UNKNOWN
+
+    sandbox.clear_faults()
+    make_due(void)
+    assert reconciliation.reconcile(void.id) == State.APPROVED
+    redeemed.refresh_from_db()
+    assert redeemed.state == State.VOIDED
+
+
+def test_a_batch_keeps_a_refused_replay_of_a_processed_load_unknown(sandbox, card):
+    sandbox.set_faults([{"match": {"card_number": card}, "action": "drop_after_commit"}])
+    loaded = services.load(card_number=card, amount="20.00", source=Source.STAFF, budget_seconds=1)
+    assert loaded.state == State.UNKNOWN
+    sandbox.set_faults([{"match": {"card_number": card}, **REFUSALS["token_refused"]}])
+    make_due(loaded)
+
+    assert reconciliation.reconcile_due(limit=5) == (1, False)
+
+    loaded.refresh_from_db()
+    assert loaded.state == State.UNKNOWN
+    sandbox.clear_faults()
+    make_due(loaded)
+    assert reconciliation.reconcile_due(limit=5) == (1, False)
+    loaded.refresh_from_db()
+    assert loaded.state == State.APPROVED
+    assert sandbox.card(card)["balance"] == "70.00"
