@@ -11,6 +11,7 @@ Over 400 lines, for one reason: every write of the state machine in one place, t
 
 import logging
 import random
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -345,9 +346,14 @@ def record_outcome(
     """
     fields = _outcome_fields(result)
     state = fields["state"]
-    written = statements.write_outcome(
-        row.id, expected_states, attempts=sent, exchanges=exchanges, outcome=fields
-    )
+    # A void's outcome and its original's settling commit together: a process dying between the
+    # two would leave eCard's reversal off our original for good.
+    with transaction.atomic() if row.original_id else nullcontext():
+        written = statements.write_outcome(
+            row.id, expected_states, attempts=sent, exchanges=exchanges, outcome=fields
+        )
+        if written is not None and row.original_id:
+            _settle_original_after_void(row, result)  # tells the original's caller, if settled
     if written is None:
         if sent:
             EcardTransaction.objects.filter(id=row.id).update(attempts=F("attempts") + sent)
@@ -359,9 +365,7 @@ def record_outcome(
     for name, value in written.items():
         setattr(row, name, value)
     row.outcome_written = True
-    if row.original_id:
-        _settle_original_after_void(row, result)  # tells the original's caller, if settled
-    elif reconciliation:
+    if reconciliation and not row.original_id:
         # Learnt after the caller's own call ended: the caller hears of it (never the guest's
         # own synchronous redeem, which handles its outcome itself).
         notify_caller(row.id, row.caller_reference)

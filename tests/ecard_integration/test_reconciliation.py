@@ -5,6 +5,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import DatabaseError, connection
 from django.db.models.functions import Now
 
 from ecard_integration import ledger, reconciliation, services
@@ -454,3 +455,65 @@ def test_a_batch_keeps_a_refused_replay_of_a_processed_load_unknown(sandbox, car
     loaded.refresh_from_db()
     assert loaded.state == State.APPROVED
     assert sandbox.card(card)["balance"] == "70.00"
+
+
+# --- A void's outcome and its original's, together ------------------------------------------------
+
+REFUSE_VOIDED = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_voided BEFORE UPDATE OF state ON ecard_integration_ecardtransaction "
+        "WHEN NEW.state = 'voided' BEGIN SELECT RAISE(ABORT, 'injected: died here'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_voided() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'injected: died here'; END $$",
+        "CREATE TRIGGER refuse_voided BEFORE UPDATE OF state ON ecard_integration_ecardtransaction "
+        "FOR EACH ROW WHEN (NEW.state = 'voided') EXECUTE FUNCTION refuse_voided()",
+    ],
+}
+ALLOW_VOIDED = {
+    "sqlite": ["DROP TRIGGER IF EXISTS refuse_voided"],
+    "postgresql": [
+        "DROP TRIGGER IF EXISTS refuse_voided ON ecard_integration_ecardtransaction",
+        "DROP FUNCTION IF EXISTS refuse_voided()",
+    ],
+}
+
+
+def run_sql(statements):
+    with connection.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(sql)
+
+
+@pytest.fixture
+def dies_settling_the_original():
+    """The database fails the statement that marks an original voided, as a process killed
+    between the void's outcome and its original's would; `allow()` ends it."""
+    run_sql(REFUSE_VOIDED[connection.vendor])
+    yield lambda: run_sql(ALLOW_VOIDED[connection.vendor])
+    run_sql(ALLOW_VOIDED[connection.vendor])
+
+
+def test_a_void_approved_is_never_kept_without_its_original_voided(
+    sandbox, card, dies_settling_the_original
+):
+    redeemed = services.redeem(card_number=card, amount="5.00", pin=PIN, source=Source.KIOSK)
+    sandbox.set_faults([{"match": {"endpoint": "void-redeem"}, "action": "drop_after_commit"}])
+    void = services.void(original=redeemed, source=Source.STAFF, budget_seconds=1)
+    sandbox.clear_faults()
+    assert void.state == State.UNKNOWN
+    make_due(void)
+
+    with pytest.raises(DatabaseError):
+        reconciliation.reconcile(void.id)
+
+    void.refresh_from_db()
+    redeemed.refresh_from_db()
+    assert (void.state, redeemed.state) == (State.UNKNOWN, State.APPROVED)  # neither written
+    dies_settling_the_original()
+    make_due(void)
+    assert reconciliation.reconcile(void.id) == State.APPROVED
+    redeemed.refresh_from_db()
+    assert redeemed.state == State.VOIDED
+    assert sandbox.card(card)["balance"] == "50.00"
