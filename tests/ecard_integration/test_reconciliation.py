@@ -1,6 +1,7 @@
 """Reconciliation in-process: replays within the window, never after it, voids what was abandoned."""
 
 import threading
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -8,7 +9,7 @@ import pytest
 from django.db import DatabaseError, connection
 from django.db.models.functions import Now
 
-from ecard_integration import ledger, reconciliation, services
+from ecard_integration import crypto, ledger, reconciliation, services, wire
 from ecard_integration.models import (
     CallerIntent,
     EcardExchange,
@@ -417,6 +418,51 @@ def test_a_replay_that_cannot_reach_ecard_leaves_a_processed_redeem_unknown(
     settings.ECARD_BASE_URL = base_url
     make_due(row)
     assert reconciliation.reconcile(row.id) == State.APPROVED
+    assert sandbox.card(card)["balance"] == "40.00"
+
+
+def test_a_callers_late_refusal_never_rejects_a_row_reconciliation_is_replaying(sandbox, card):
+    # The caller's process stalled after marking its row sent: past its first look the sweep
+    # replays it, and eCard processes the replay (half a second late) while the caller's own send,
+    # arriving meanwhile, is rate limited and written first.
+    row = unknown_redeem(sandbox, card, action="drop_before")  # nothing processed yet
+    EcardTransaction.objects.filter(id=row.id).update(state=State.CREATED)  # the caller's view
+    row.refresh_from_db()
+    sandbox.set_faults(
+        [
+            {
+                "match": {"card_number": card},
+                "action": "delay",
+                "when": "before",
+                "seconds": 0.5,
+                "times": 1,
+            },
+            {"match": {"card_number": card}, **REFUSALS["rate_limited"]},
+        ]
+    )
+    make_due(row)
+    replayed = []
+
+    def replay():
+        try:
+            replayed.append(reconciliation.reconcile(row.id))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=replay)
+    thread.start()
+    while not EcardTransaction.objects.filter(id=row.id, next_attempt_at__gt=Now()).exists():
+        time.sleep(0.01)  # until the sweep's claim
+    prepared = wire.prepared_from_stored(
+        row.kind, row.request_id, crypto.decrypt(row.replay_ciphertext)
+    )
+    caller_saw = ledger.send_and_record(row, prepared, budget_seconds=1, abandoned_check=False)
+    thread.join()
+
+    assert caller_saw == State.UNKNOWN  # not "rejected": the sweep holds the row
+    assert replayed == [State.APPROVED]
+    row.refresh_from_db()
+    assert row.state == State.APPROVED
     assert sandbox.card(card)["balance"] == "40.00"
 
 
