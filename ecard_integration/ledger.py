@@ -179,7 +179,6 @@ def send_and_record(
         sent += exchange.kind == "transaction"
 
     try:
-        # A replay's refusal speaks for that attempt only: the first send may have been processed.
         result = get_client().send(prepared, budget_seconds=budget_seconds, on_exchange=on_exchange)
     except OutcomeUnknownError as exc:
         flush()
