@@ -11,6 +11,7 @@ Over 400 lines, for one reason: every write of the state machine in one place, t
 
 import logging
 import random
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -189,9 +190,12 @@ def send_and_record(
         raise
     except EcardError as exc:
         flush()
-        return record_rejected(
-            row, expected_states, error=exc, sent=sent, reconciliation=reconciliation
-        )
+        if reconciliation:
+            # A replay refused (429, token, eCard unreachable, a 4xx) speaks for that attempt
+            # only: the first send may have been processed. Still unknown; past the deadline a
+            # blind void by request id settles it.
+            return record_unknown(row, expected_states, error=exc, sent=sent)
+        return record_rejected(row, expected_states, error=exc, sent=sent)
     except BaseException:
         flush()
         # Anything unexpected after the row was sent may have moved money: reconcile it.
@@ -341,9 +345,14 @@ def record_outcome(
     """
     fields = _outcome_fields(result)
     state = fields["state"]
-    written = statements.write_outcome(
-        row.id, expected_states, attempts=sent, exchanges=exchanges, outcome=fields
-    )
+    # A void's outcome and its original's settling commit together: a process dying between the
+    # two would leave eCard's reversal off our original for good.
+    with transaction.atomic() if row.original_id else nullcontext():
+        written = statements.write_outcome(
+            row.id, expected_states, attempts=sent, exchanges=exchanges, outcome=fields
+        )
+        if written is not None and row.original_id:
+            _settle_original_after_void(row, result)  # tells the original's caller, if settled
     if written is None:
         if sent:
             EcardTransaction.objects.filter(id=row.id).update(attempts=F("attempts") + sent)
@@ -355,9 +364,7 @@ def record_outcome(
     for name, value in written.items():
         setattr(row, name, value)
     row.outcome_written = True
-    if row.original_id:
-        _settle_original_after_void(row, result)  # tells the original's caller, if settled
-    elif reconciliation:
+    if reconciliation and not row.original_id:
         # Learnt after the caller's own call ended: the caller hears of it (never the guest's
         # own synchronous redeem, which handles its outcome itself).
         notify_caller(row.id, row.caller_reference)
@@ -385,14 +392,8 @@ def record_unknown(row: EcardTransaction, expected_states, *, error, sent: int) 
     return _current_state(row.id)
 
 
-def record_rejected(
-    row: EcardTransaction,
-    expected_states,
-    *,
-    error: EcardError,
-    sent: int,
-    reconciliation: bool = False,
-) -> str:
+def record_rejected(row: EcardTransaction, expected_states, *, error: EcardError, sent: int) -> str:
+    """Nothing was processed: only for a first send, whose refusal covers every attempt it made."""
     updated = _finish(
         row,
         expected_states,
@@ -405,8 +406,6 @@ def record_rejected(
     )
     if not updated:
         return _current_state(row.id)
-    if reconciliation:
-        notify_caller(row.id, row.caller_reference)
     if row.original_id and row.original.state == State.NEEDS_ATTENTION:
         EcardTransaction.objects.filter(id=row.original_id).update(
             attention_reason=f"blind void {row.request_id} was refused: {error.code or error}"

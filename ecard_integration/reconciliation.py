@@ -143,16 +143,19 @@ def _claim_batch(limit: int, batchable: Q, *, lease: float) -> list[EcardTransac
         if not connection.features.has_select_for_update_skip_locked:
             return [row for row in candidates if _claim(row.id, lease, batchable)]
         EcardTransaction.objects.filter(id__in=[row.id for row in candidates]).update(
-            next_attempt_at=ledger.db_now_plus(lease)
+            state=State.UNKNOWN, next_attempt_at=ledger.db_now_plus(lease)
         )
         return candidates
 
 
 def _claim(transaction_id: int, lease: float, replayable: Q | None = None) -> bool:
+    """Lease a due row for one replay. A `created` row becomes `unknown` as it is claimed: its
+    caller's own writes expect `created`, so one arriving late (a refusal that would say
+    "nothing processed") cannot overwrite what the replay learns."""
     return bool(
         _due()
         .filter(replayable or _replayable(), id=transaction_id)
-        .update(next_attempt_at=ledger.db_now_plus(lease))
+        .update(state=State.UNKNOWN, next_attempt_at=ledger.db_now_plus(lease))
     )
 
 

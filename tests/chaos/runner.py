@@ -28,6 +28,7 @@ from ecard_integration.models import (
     Source,
     State,
 )
+from tests.chaos.culprits import CulpritReport, group_by_request
 
 START_BALANCE = Decimal("500.00")
 CARDS_PER_THREAD = 4
@@ -54,6 +55,7 @@ class ChaosReport:
     size: int
     invariants: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, object] = field(default_factory=dict)
+    culprits: list[str] = field(default_factory=list)
 
     @property
     def violations(self) -> int:
@@ -63,6 +65,8 @@ class ChaosReport:
         lines = [f"chaos run: {self.size} logical transactions, seed {self.seed}"]
         lines += [f"  {name:<58} {count}" for name, count in self.invariants.items()]
         lines += [f"  {name}: {value}" for name, value in self.metrics.items()]
+        if self.culprits:
+            lines += ["culprits (invariants 1 and 3), masked:", *self.culprits]
         return "\n".join(lines)
 
 
@@ -184,28 +188,35 @@ class ChaosRun:
         rows = list(EcardTransaction.objects.all())
         ledger = self.sandbox.ledger()
         stats = self.sandbox.stats()
-        by_request = defaultdict(list)
-        for entry in ledger:
-            by_request[entry["request_id"]].append(entry)
+        by_request = group_by_request(ledger)
         rows_by_request = {row.request_id: row for row in rows}
         report = ChaosReport(seed=self.seed, size=self.size)
         inv = report.invariants
+        culprits = CulpritReport(
+            rows=rows, by_request=by_request, card_of=self._card_of, log_text=log_text
+        )
 
-        inv["1. card balance differs from the sandbox's"] = self._balance_mismatches(rows)
+        inv["1. card balance differs from the sandbox's"] = self._balance_mismatches(rows, culprits)
         inv["2. request id with more than one effect"] = sum(
             1 for entries in by_request.values() if len(entries) > 1
         )
-        unmatched = sum(
-            1
+        unmatched = [
+            request_id
             for request_id, entries in by_request.items()
             if request_id not in rows_by_request
             or not self._matches(rows_by_request[request_id], entries[0])
-        )
+        ]
         processed_states = {State.APPROVED, State.DECLINED, State.VOIDED}
-        missing = sum(
-            1 for row in rows if row.state in processed_states and row.request_id not in by_request
+        missing = [
+            row.request_id
+            for row in rows
+            if row.state in processed_states and row.request_id not in by_request
+        ]
+        for request_id in unmatched + missing:
+            culprits.unmatched_request(request_id)
+        inv["3. sandbox transaction without its ledger row, or vice versa"] = len(unmatched) + len(
+            missing
         )
-        inv["3. sandbox transaction without its ledger row, or vice versa"] = unmatched + missing
         inv["4. row left created/unknown/needs_attention after the drain"] = sum(
             1 for row in rows if row.state in (State.CREATED, State.UNKNOWN, State.NEEDS_ATTENTION)
         )
@@ -251,10 +262,12 @@ class ChaosRun:
             "token requests": stats.get("token_requests"),
             "faults fired": stats.get("faults_fired"),
             "time to resolution p50/p95/max (s)": _percentiles(resolved),
+            "'database is locked' in the logs": log_text.count("database is locked"),
         }
+        report.culprits = culprits.lines
         return report
 
-    def _balance_mismatches(self, rows) -> int:
+    def _balance_mismatches(self, rows, culprits: CulpritReport) -> int:
         expected = defaultdict(lambda: START_BALANCE)
         for row in rows:
             card = self._card_of(row)
@@ -264,12 +277,14 @@ class ChaosRun:
                 expected[card] += row.amount_applied
             elif row.kind == Kind.REDEEM:
                 expected[card] -= row.amount_applied
-        return sum(
-            1
-            for cards in self.cards.values()
-            for card in cards
-            if Decimal(self.sandbox.card(card)["balance"]) != expected[card]
-        )
+        mismatches = 0
+        for cards in self.cards.values():
+            for card in cards:
+                actual = Decimal(self.sandbox.card(card)["balance"])
+                if actual != expected[card]:
+                    mismatches += 1
+                    culprits.mismatched_card(card, expected=expected[card], actual=actual)
+        return mismatches
 
     def _card_of(self, row):
         from ecard_integration import crypto

@@ -1,13 +1,15 @@
 """Reconciliation in-process: replays within the window, never after it, voids what was abandoned."""
 
 import threading
+import time
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import DatabaseError, connection
 from django.db.models.functions import Now
 
-from ecard_integration import ledger, reconciliation, services
+from ecard_integration import crypto, ledger, reconciliation, services, wire
 from ecard_integration.models import (
     CallerIntent,
     EcardExchange,
@@ -373,3 +375,191 @@ def test_a_backoff_that_fits_the_window_is_left_as_it_is(sandbox, card):
         next_attempt_at__gt=Now() + timedelta(seconds=200),
         next_attempt_at__lt=Now() + timedelta(seconds=400),
     ).exists()
+
+
+# --- A replay refused says nothing of the first send ---------------------------------------------
+
+# Each answers this one attempt without processing it, though eCard holds the first send's outcome:
+# a rate limit longer than the budget, or a token refused again after its renewal.
+REFUSALS = {
+    "rate_limited": {"action": "rate_limit", "retry_after": 600},
+    "token_refused": {"action": "expire_token"},
+}
+
+
+@pytest.mark.parametrize("refusal", REFUSALS.values(), ids=REFUSALS.keys())
+def test_a_refused_replay_of_a_processed_redeem_leaves_it_unknown(sandbox, card, refusal):
+    row = unknown_redeem(sandbox, card)  # processed by eCard, its answer lost
+    sandbox.set_faults([{"match": {"card_number": card}, **refusal}])
+    make_due(row)
+
+    assert reconciliation.reconcile(row.id) == State.UNKNOWN
+
+    row.refresh_from_db()
+    assert row.replay_ciphertext is not None
+    assert EcardTransaction.objects.filter(id=row.id, next_attempt_at__gt=Now()).exists()
+    sandbox.clear_faults()
+    make_due(row)
+    assert reconciliation.reconcile(row.id) == State.APPROVED
+    assert sandbox.card(card)["balance"] == "40.00"
+
+
+def test_a_replay_that_cannot_reach_ecard_leaves_a_processed_redeem_unknown(
+    sandbox, card, settings
+):
+    row = unknown_redeem(sandbox, card)
+    base_url = settings.ECARD_BASE_URL
+    settings.ECARD_BASE_URL = "https://127.0.0.1:9/api/transaction/v1"  # nothing listens there
+    settings.ECARD_STAFF_BUDGET_SECONDS = 1
+    make_due(row)
+
+    assert reconciliation.reconcile(row.id) == State.UNKNOWN
+
+    settings.ECARD_BASE_URL = base_url
+    make_due(row)
+    assert reconciliation.reconcile(row.id) == State.APPROVED
+    assert sandbox.card(card)["balance"] == "40.00"
+
+
+def test_a_callers_late_refusal_never_rejects_a_row_reconciliation_is_replaying(sandbox, card):
+    # The caller's process stalled after marking its row sent: past its first look the sweep
+    # replays it, and eCard processes the replay (half a second late) while the caller's own send,
+    # arriving meanwhile, is rate limited and written first.
+    row = unknown_redeem(sandbox, card, action="drop_before")  # nothing processed yet
+    EcardTransaction.objects.filter(id=row.id).update(state=State.CREATED)  # the caller's view
+    row.refresh_from_db()
+    sandbox.set_faults(
+        [
+            {
+                "match": {"card_number": card},
+                "action": "delay",
+                "when": "before",
+                "seconds": 0.5,
+                "times": 1,
+            },
+            {"match": {"card_number": card}, **REFUSALS["rate_limited"]},
+        ]
+    )
+    make_due(row)
+    replayed = []
+
+    def replay():
+        try:
+            replayed.append(reconciliation.reconcile(row.id))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=replay)
+    thread.start()
+    while not EcardTransaction.objects.filter(id=row.id, next_attempt_at__gt=Now()).exists():
+        time.sleep(0.01)  # until the sweep's claim
+    prepared = wire.prepared_from_stored(
+        row.kind, row.request_id, crypto.decrypt(row.replay_ciphertext)
+    )
+    caller_saw = ledger.send_and_record(row, prepared, budget_seconds=1, abandoned_check=False)
+    thread.join()
+
+    assert caller_saw == State.UNKNOWN  # not "rejected": the sweep holds the row
+    assert replayed == [State.APPROVED]
+    row.refresh_from_db()
+    assert row.state == State.APPROVED
+    assert sandbox.card(card)["balance"] == "40.00"
+
+
+def test_a_refused_replay_of_a_processed_void_leaves_it_unknown(sandbox, card):
+    redeemed = services.redeem(card_number=card, amount="5.00", pin=PIN, source=Source.KIOSK)
+    sandbox.set_faults([{"match": {"endpoint": "void-redeem"}, "action": "drop_after_commit"}])
+    void = services.void(original=redeemed, source=Source.STAFF, budget_seconds=1)
+    assert void.state == State.UNKNOWN
+    assert sandbox.card(card)["balance"] == "50.00"  # eCard voided it
+    sandbox.set_faults([{"match": {"endpoint": "void-redeem"}, **REFUSALS["rate_limited"]}])
+    make_due(void)
+
+    assert reconciliation.reconcile(void.id) == State.UNKNOWN
+
+    sandbox.clear_faults()
+    make_due(void)
+    assert reconciliation.reconcile(void.id) == State.APPROVED
+    redeemed.refresh_from_db()
+    assert redeemed.state == State.VOIDED
+
+
+def test_a_batch_keeps_a_refused_replay_of_a_processed_load_unknown(sandbox, card):
+    sandbox.set_faults([{"match": {"card_number": card}, "action": "drop_after_commit"}])
+    loaded = services.load(card_number=card, amount="20.00", source=Source.STAFF, budget_seconds=1)
+    assert loaded.state == State.UNKNOWN
+    sandbox.set_faults([{"match": {"card_number": card}, **REFUSALS["token_refused"]}])
+    make_due(loaded)
+
+    assert reconciliation.reconcile_due(limit=5) == (1, False)
+
+    loaded.refresh_from_db()
+    assert loaded.state == State.UNKNOWN
+    sandbox.clear_faults()
+    make_due(loaded)
+    assert reconciliation.reconcile_due(limit=5) == (1, False)
+    loaded.refresh_from_db()
+    assert loaded.state == State.APPROVED
+    assert sandbox.card(card)["balance"] == "70.00"
+
+
+# --- A void's outcome and its original's, together ------------------------------------------------
+
+REFUSE_VOIDED = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_voided BEFORE UPDATE OF state ON ecard_integration_ecardtransaction "
+        "WHEN NEW.state = 'voided' BEGIN SELECT RAISE(ABORT, 'injected: died here'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_voided() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'injected: died here'; END $$",
+        "CREATE TRIGGER refuse_voided BEFORE UPDATE OF state ON ecard_integration_ecardtransaction "
+        "FOR EACH ROW WHEN (NEW.state = 'voided') EXECUTE FUNCTION refuse_voided()",
+    ],
+}
+ALLOW_VOIDED = {
+    "sqlite": ["DROP TRIGGER IF EXISTS refuse_voided"],
+    "postgresql": [
+        "DROP TRIGGER IF EXISTS refuse_voided ON ecard_integration_ecardtransaction",
+        "DROP FUNCTION IF EXISTS refuse_voided()",
+    ],
+}
+
+
+def run_sql(statements):
+    with connection.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(sql)
+
+
+@pytest.fixture
+def dies_settling_the_original():
+    """The database fails the statement that marks an original voided, as a process killed
+    between the void's outcome and its original's would; `allow()` ends it."""
+    run_sql(REFUSE_VOIDED[connection.vendor])
+    yield lambda: run_sql(ALLOW_VOIDED[connection.vendor])
+    run_sql(ALLOW_VOIDED[connection.vendor])
+
+
+def test_a_void_approved_is_never_kept_without_its_original_voided(
+    sandbox, card, dies_settling_the_original
+):
+    redeemed = services.redeem(card_number=card, amount="5.00", pin=PIN, source=Source.KIOSK)
+    sandbox.set_faults([{"match": {"endpoint": "void-redeem"}, "action": "drop_after_commit"}])
+    void = services.void(original=redeemed, source=Source.STAFF, budget_seconds=1)
+    sandbox.clear_faults()
+    assert void.state == State.UNKNOWN
+    make_due(void)
+
+    with pytest.raises(DatabaseError):
+        reconciliation.reconcile(void.id)
+
+    void.refresh_from_db()
+    redeemed.refresh_from_db()
+    assert (void.state, redeemed.state) == (State.UNKNOWN, State.APPROVED)  # neither written
+    dies_settling_the_original()
+    make_due(void)
+    assert reconciliation.reconcile(void.id) == State.APPROVED
+    redeemed.refresh_from_db()
+    assert redeemed.state == State.VOIDED
+    assert sandbox.card(card)["balance"] == "50.00"
