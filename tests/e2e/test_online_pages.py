@@ -287,3 +287,53 @@ def test_the_online_pages_pass_axe(audited, live_server, sandbox, menu, new_card
 
     problems = {name: found for name, found in results.items() if found}
     assert problems == {}, json.dumps(problems, indent=2)
+
+
+@pytest.fixture(params=list(VIEWPORTS))
+def audited_es(request, browser):
+    """`audited`, in a browser whose language is Spanish."""
+    context = browser.new_context(
+        viewport=VIEWPORTS[request.param], locale="es-ES", bypass_csp=True
+    )
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
+
+
+def test_the_online_pages_in_spanish_pass_axe_without_sideways_scroll_or_small_targets(
+    audited_es, live_server, sandbox, menu, new_card
+):
+    page = audited_es
+    card = new_card("50.00")
+    problems = {}
+
+    def look(name):
+        found = {"axe": run_axe(page), **layout_problems(page)}
+        if found != {"axe": [], "small": [], "scroll": False}:
+            problems[name] = found
+
+    page.goto(live_server.url + "/")
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    page.locator("li.item", has_text="Latte").locator("button.add-button").click()
+    expect(page.locator("#cart-feedback")).to_contain_text("Latte")
+    look("menu")
+    page.goto(live_server.url + "/cart/")
+    look("cart")
+    page.locator("#id_guest_name").fill("Ada")
+    page.locator("form[action='/checkout/'] button[type=submit]").click()
+    expect(page.locator("#pay-button")).to_have_text("Pagar $4.50")
+    look("payment")
+    page.locator("#pay-form #id_card_number").fill(card)
+    page.locator("#pay-form #id_pin").fill(WRONG_PIN)
+    page.locator("#pay-button").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    look("payment, wrong PIN")
+    page.locator("#pay-form #id_pin").fill(PIN)
+    page.locator("#pay-button").click()
+    expect(page.locator("#receipt-heading")).to_be_visible()
+    look("receipt")
+    page.goto(live_server.url + "/balance/")
+    look("balance")
+
+    assert problems == {}, json.dumps(problems, indent=2)
