@@ -4,7 +4,8 @@ eCard wants, for each transaction run: the date and time, the card number used, 
 type, the request we sent and the response it returned. `build_evidence` reads that from the ledger
 (the exchange rows are already redacted: no PIN, token or secret) and `write_pack` / `pack_zip`
 render it as CSV, JSON and a self-contained HTML page. Used by `manage.py ecard_certify` and by
-the admin action "Export certification evidence".
+the admin action "Export certification evidence"; a date range's evidence is written by a worker,
+row by row, in the same row format (`transaction_record`, `transaction_csv_rows`: `exports`).
 
 Card numbers are masked (`•••• 1234`) unless `full_card_numbers` is set, which is only for sandbox
 test cards: the full number is then decrypted from the transaction row and put back into the
@@ -133,46 +134,8 @@ class EvidencePack:
 
     def as_csv(self) -> str:
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
-        writer.writeheader()
-        for row in self.csv_rows():
-            writer.writerow({key: _csv_cell(value) for key, value in row.items()})
+        write_csv(out, (row for tx in self.transactions for row in transaction_csv_rows(tx)))
         return out.getvalue()
-
-    def csv_rows(self):
-        for tx in self.transactions:
-            expectations = tx["expectations"] or [{}]
-            base = {
-                "transaction_request_id": tx["request_id"],
-                "transaction_type": tx["transaction_type"],
-                "scenario": "; ".join(e.get("scenario", "") for e in expectations),
-                "expected": "; ".join(e.get("expected", "") for e in expectations),
-                "actual": "; ".join(e.get("actual", "") for e in expectations),
-                "result": "; ".join(_verdict(e) for e in expectations if e),
-                **{name: tx[name] for name in TRANSACTION_FIELDS},
-            }
-            if not tx["exchanges"]:
-                yield base
-            for exchange in tx["exchanges"]:
-                yield {
-                    **base,
-                    "exchange_number": exchange["number"],
-                    "exchange_started_at_utc": exchange["started_at_utc"],
-                    "exchange_started_at_local": exchange["started_at_local"],
-                    "duration_ms": exchange["duration_ms"],
-                    "request_method": exchange["request"]["method"],
-                    "request_url": exchange["request"]["url"],
-                    "request_id": exchange["request_id"],
-                    "request_headers": json.dumps(exchange["request"]["headers"]),
-                    "request_body": exchange["request"]["body"],
-                    "request_sha256": exchange["request"]["sha256"],
-                    "response_status": exchange["response"]["status"],
-                    "response_headers": json.dumps(exchange["response"]["headers"]),
-                    "response_body": exchange["response"]["body"],
-                    "error": exchange["error"],
-                    "idempotent_replay": exchange["idempotent_replay"],
-                    "reconciliation": exchange["reconciliation"],
-                }
 
     def as_html(self) -> str:
         return render_to_string(
@@ -202,21 +165,17 @@ def build_evidence(
     """
     expectations = expectations or {}
     ids = [getattr(item, "pk", item) for item in transactions]
-    rows = (
-        EcardTransaction.objects.filter(pk__in=ids)
-        .select_related("original", "requested_by")
-        .prefetch_related("exchanges")
-        .order_by("id")
-    )
+    rows = ledger_rows().filter(pk__in=ids).order_by("id")
     pack = EvidencePack(
         generated_at=timezone.now(),
         environment=environment(),
         full_card_numbers=full_card_numbers,
     )
     for row in rows:
-        row_expectations = [asdict(e) for e in expectations.get(row.pk, [])]
-        pack.transactions.append(_transaction(row, full_card_numbers, row_expectations))
-        for expectation in row_expectations:
+        expected = [asdict(e) for e in expectations.get(row.pk, [])]
+        record = transaction_record(row, full_card_numbers=full_card_numbers, expectations=expected)
+        pack.transactions.append(record)
+        for expectation in expected:
             pack.scenarios.append(
                 {
                     **expectation,
@@ -276,6 +235,57 @@ def environment() -> dict:
 
 
 # --- Rows ---------------------------------------------------------------------------------------
+def ledger_rows():
+    """Transactions with what their evidence reads: the original, the staff member, exchanges."""
+    return EcardTransaction.objects.select_related("original", "requested_by").prefetch_related(
+        "exchanges"
+    )
+
+
+def transaction_csv_rows(tx: dict):
+    """The CSV rows (CSV_COLUMNS) of one transaction's evidence: one per exchange."""
+    expectations = tx["expectations"] or [{}]
+    base = {
+        "transaction_request_id": tx["request_id"],
+        "transaction_type": tx["transaction_type"],
+        "scenario": "; ".join(e.get("scenario", "") for e in expectations),
+        "expected": "; ".join(e.get("expected", "") for e in expectations),
+        "actual": "; ".join(e.get("actual", "") for e in expectations),
+        "result": "; ".join("PASS" if e.get("passed") else "FAIL" for e in expectations if e),
+        **{name: tx[name] for name in TRANSACTION_FIELDS},
+    }
+    if not tx["exchanges"]:
+        yield base
+    for exchange in tx["exchanges"]:
+        yield {
+            **base,
+            "exchange_number": exchange["number"],
+            "exchange_started_at_utc": exchange["started_at_utc"],
+            "exchange_started_at_local": exchange["started_at_local"],
+            "duration_ms": exchange["duration_ms"],
+            "request_method": exchange["request"]["method"],
+            "request_url": exchange["request"]["url"],
+            "request_id": exchange["request_id"],
+            "request_headers": json.dumps(exchange["request"]["headers"]),
+            "request_body": exchange["request"]["body"],
+            "request_sha256": exchange["request"]["sha256"],
+            "response_status": exchange["response"]["status"],
+            "response_headers": json.dumps(exchange["response"]["headers"]),
+            "response_body": exchange["response"]["body"],
+            "error": exchange["error"],
+            "idempotent_replay": exchange["idempotent_replay"],
+            "reconciliation": exchange["reconciliation"],
+        }
+
+
+def write_csv(out, rows) -> None:
+    """The CSV header and these rows into a text stream, no cell readable as a formula."""
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: _csv_cell(value) for key, value in row.items()})
+
+
 def transaction_type(row: EcardTransaction) -> str:
     """eCard's name for the transaction type; a redeem declined for insufficient funds is the
     certification's "Declined Redeem"."""
@@ -301,8 +311,9 @@ def _money(value) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
-def _transaction(row: EcardTransaction, full: bool, expectations: list[dict]) -> dict:
-    card_number = crypto.decrypt_text(row.card_ciphertext) if full else ""
+def transaction_record(row: EcardTransaction, *, full_card_numbers=False, expectations=()) -> dict:
+    """One transaction's evidence with its exchanges (card masked unless asked): a row's format."""
+    card_number = crypto.decrypt_text(row.card_ciphertext) if full_card_numbers else ""
     shown_card = card_number or row.card_masked
     return {
         "request_id": row.request_id,
@@ -334,7 +345,7 @@ def _transaction(row: EcardTransaction, full: bool, expectations: list[dict]) ->
         "first_sent_at_utc": utc_text(row.first_sent_at),
         "completed_at_utc": utc_text(row.completed_at),
         "completed_at_local": local_text(row.completed_at),
-        "expectations": expectations,
+        "expectations": list(expectations),
         "exchanges": [
             _exchange(number, exchange, row, card_number)
             for number, exchange in enumerate(row.exchanges.all(), start=1)
@@ -380,10 +391,6 @@ def _scrub_headers(headers) -> dict:
     if not isinstance(headers, dict):
         return {}
     return redaction.redact_headers(headers, scrub=_scrub)
-
-
-def _verdict(expectation: dict) -> str:
-    return "PASS" if expectation.get("passed") else "FAIL"
 
 
 def _csv_cell(value):
