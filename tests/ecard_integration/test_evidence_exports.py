@@ -294,3 +294,25 @@ def test_the_selection_action_sends_large_selections_to_the_job(admin_client, le
     )
     assert response["Content-Type"].startswith("text/html")
     assert "More than 2 transactions selected" in response.content.decode()
+
+
+@pytest.mark.worker
+def test_a_real_worker_writes_the_job_the_request_queued(
+    client, exporter, ledger, sandbox_process, tmp_path
+):
+    import time
+
+    from tests.processes import CeleryProcess
+
+    worker = CeleryProcess("worker", sandbox_process, log_path=tmp_path / "worker.log")
+    with worker:
+        worker.wait_ready()
+        ask(client)  # the message, sent once the job row is committed
+        job = EvidenceExport.objects.get()
+        deadline = time.monotonic() + 60
+        while EvidenceExport.objects.filter(pk=job.pk).exclude(state=ExportState.DONE).exists():
+            assert time.monotonic() < deadline, worker.log_text()[-3000:]
+            time.sleep(0.2)
+    job.refresh_from_db()
+    assert job.rows_written == job.rows_expected == len(ledger) - 1
+    assert client.get(download_url(job)).status_code == 200
