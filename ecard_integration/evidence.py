@@ -3,9 +3,8 @@
 eCard wants, for each transaction run: the date and time, the card number used, the transaction
 type, the request we sent and the response it returned. `build_evidence` reads that from the ledger
 (the exchange rows are already redacted: no PIN, token or secret) and `write_pack` / `pack_zip`
-render it as CSV, JSON and a self-contained HTML page. Used by `manage.py ecard_certify` and by
-the admin action "Export certification evidence"; a date range's evidence is written by a worker,
-row by row, in the same row format (`transaction_record`, `transaction_csv_rows`: `exports`).
+render it as CSV, JSON and a self-contained HTML page. Used by `manage.py ecard_certify`, the
+admin action "Export certification evidence" and, row by row, the export job (`exports`).
 
 Card numbers are masked (`•••• 1234`) unless `full_card_numbers` is set, which is only for sandbox
 test cards: the full number is then decrypted from the transaction row and put back into the
@@ -280,10 +279,10 @@ def transaction_csv_rows(tx: dict):
 
 def write_csv(out, rows) -> None:
     """The CSV header and these rows into a text stream, no cell readable as a formula."""
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({key: _csv_cell(value) for key, value in row.items()})
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:  # a missing column is empty, as csv.DictWriter writes it
+        writer.writerow([_csv_cell(row.get(name, "")) for name in CSV_COLUMNS])
 
 
 def transaction_type(row: EcardTransaction) -> str:
@@ -311,8 +310,9 @@ def _money(value) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
-def transaction_record(row: EcardTransaction, *, full_card_numbers=False, expectations=()) -> dict:
-    """One transaction's evidence with its exchanges (card masked unless asked): a row's format."""
+def transaction_record(row, *, full_card_numbers=False, expectations=(), exchanges=None) -> dict:
+    """A transaction's evidence (a row's one format), card masked unless asked; its exchanges."""
+    exchanges = row.exchanges.all() if exchanges is None else exchanges
     card_number = crypto.decrypt_text(row.card_ciphertext) if full_card_numbers else ""
     shown_card = card_number or row.card_masked
     return {
@@ -348,7 +348,7 @@ def transaction_record(row: EcardTransaction, *, full_card_numbers=False, expect
         "expectations": list(expectations),
         "exchanges": [
             _exchange(number, exchange, row, card_number)
-            for number, exchange in enumerate(row.exchanges.all(), start=1)
+            for number, exchange in enumerate(exchanges, start=1)
         ],
     }
 

@@ -24,6 +24,7 @@ import logging
 import shutil
 import time
 import zipfile
+from collections import namedtuple
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -37,7 +38,7 @@ from django.utils import timezone
 from config.returning import update_returning
 from ecard_integration import evidence, tasks, wire
 from ecard_integration.errors import InvalidInput
-from ecard_integration.models import EvidenceExport, ExportState, Kind
+from ecard_integration.models import EcardExchange, EvidenceExport, ExportState, Kind
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,14 @@ CHUNK_ROWS = 2000  # transactions per database round trip (and one for their exc
 PROGRESS_SECONDS = 1.0
 MAX_ATTEMPTS = 3
 CSV_MEMBER, JSON_MEMBER = "evidence.csv", "evidence.json"
+# What the evidence reads of an exchange (`evidence._exchange`), and what it never reads of a
+# transaction in a masked export (its ciphertexts).
+ExchangeRow = namedtuple(
+    "ExchangeRow",
+    "started_at duration_ms request_id url request_headers request_body request_sha256 "
+    "response_status response_headers response_body error idempotent_replay is_reconciliation",
+)
+SKIPPED = ("card_ciphertext", "replay_ciphertext")
 
 
 class LostLease(Exception):  # noqa: N818 - a state, not a failure
@@ -223,14 +232,42 @@ def _write_zip(job: EvidenceExport, rows, partial: Path, spool: Path, progress: 
 def _rendered(rows, json_out, progress: _Progress):
     """Each transaction rendered once: its JSON to the spool, its CSV rows to the caller."""
     separator = "\n"
-    for row in rows.iterator(chunk_size=CHUNK_ROWS):
-        record = evidence.transaction_record(row)
-        json_out.write(separator)
-        json_out.write(json.dumps(record, ensure_ascii=False))
-        separator = ",\n"
-        yield from evidence.transaction_csv_rows(record)
-        progress.rows += 1
+    for chunk in _chunks(rows):
+        exchanges = _exchanges_of(chunk)
+        for row in chunk:
+            record = evidence.transaction_record(row, exchanges=exchanges.get(row.pk, ()))
+            json_out.write(separator)
+            json_out.write(json.dumps(record, ensure_ascii=False))
+            separator = ",\n"
+            yield from evidence.transaction_csv_rows(record)
+            progress.rows += 1
         progress.report()
+
+
+def _chunks(rows):
+    """The rows, CHUNK_ROWS at a time, from one server-side cursor. Their exchanges are read per
+    chunk as plain tuples (`_exchanges_of`): a model instance and a prefetch queryset for each
+    exchange cost more than rendering it."""
+    chunk = []
+    for row in rows.prefetch_related(None).defer(*SKIPPED).iterator(chunk_size=CHUNK_ROWS):
+        chunk.append(row)
+        if len(chunk) == CHUNK_ROWS:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _exchanges_of(chunk) -> dict[int, list]:
+    found: dict[int, list] = {}
+    values = (
+        EcardExchange.objects.filter(transaction_id__in=[row.pk for row in chunk])
+        .order_by("transaction_id", "id")
+        .values_list("transaction_id", *ExchangeRow._fields)
+    )
+    for transaction_id, *fields in values:
+        found.setdefault(transaction_id, []).append(ExchangeRow(*fields))
+    return found
 
 
 def _json_head(job: EvidenceExport) -> str:
