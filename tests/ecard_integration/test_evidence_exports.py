@@ -179,8 +179,8 @@ def test_progress_is_reported_on_the_row_while_writing(client, exporter, ledger,
         for q in captured.captured_queries
         if q["sql"].startswith("UPDATE") and "rows_written" in q["sql"]
     ]
-    # The claim, the count, one per transaction, the final check and the end.
-    assert len(reports) >= 5 + 3
+    # The claim, the count, one per chunk of 2 of the 5 transactions, the final check, the end.
+    assert len(reports) == 2 + 3 + 2, reports
     # What staff see meanwhile, on the job's page.
     EvidenceExport.objects.filter(pk=job.pk).update(
         state=ExportState.RUNNING, rows_written=3, rows_expected=5
