@@ -3,11 +3,11 @@
 Three statements, whatever the ledger holds; each bounded by what it shows:
 
 - the week's redemptions and declines, counted and summed in SQL by store, day and response code
-  (a range of the `ledger_created` index; only the groups come back);
+  (a range of the covering `ledger_created` index, read alone; only the groups come back);
 - what waits now (outcome unknown or not yet answered, needs attention) by store and state, with
   the oldest of each (the `state_created` index: only rows in those states are read);
-- eCard's answers over the week (`exchange_started`): per day the count, the failures (no answer,
-  a 5xx) and the p50 / p95 latency by `CUME_DIST()`, the week's p50 / p95 from the same rows.
+- eCard's answers over the week (`exchange_started`, covering): per day and for the week the
+  count, the failures (no answer, a 5xx) and the p50 / p95 latency.
 
 Days are the venue's (settings.TIME_ZONE): their bounds are computed here, aware, and the database
 sorts rows into them with a `CASE`, so no time zone function runs in SQL and a day with a clock
@@ -169,7 +169,7 @@ def _ledger_week(bounds) -> dict[tuple[str, int], Tally]:
         .annotate(day=_day_case("created_at", bounds))
         .values("store_id", "day", "state", "response_code")
         .annotate(
-            count=Count("id"),
+            count=Count("*"),  # not "id": the covering index holds every column read
             value=Sum(
                 Coalesce("amount_applied", "amount"),
                 output_field=DecimalField(max_digits=12, decimal_places=2),
@@ -201,44 +201,70 @@ def _waiting_now(result: Operations) -> None:
         into.setdefault(group["store_id"], Waiting()).add(group["count"], group["oldest"])
 
 
+# eCard's week. Both statements sort rows into days with the same CASE and count the same way;
+# a percentile is the smallest duration with at least that share of the day's (or the week's)
+# durations at or below it. PostgreSQL computes it with `percentile_disc` per day and for the
+# week in one pass of grouping sets (a sort per day: 3 to 4 times faster than the windows);
+# SQLite has no ordered-set aggregate and reads it from `CUME_DIST()` windows.
+FAILURES = """COUNT(*),
+    SUM(CASE WHEN response_status IS NULL THEN 1 ELSE 0 END),
+    SUM(CASE WHEN response_status >= 500 THEN 1 ELSE 0 END)"""
+POSTGRES_WEEK = """
+    SELECT CASE {days} END AS day, {failures},
+        percentile_disc(0.5) WITHIN GROUP (ORDER BY duration_ms),
+        percentile_disc(0.95) WITHIN GROUP (ORDER BY duration_ms)
+    FROM {table} WHERE started_at >= %s AND started_at < %s
+    GROUP BY GROUPING SETS ((1), ())
+"""
+WINDOWS_WEEK = """
+    WITH days AS (
+        SELECT CASE {days} END AS day, duration_ms, response_status
+        FROM {table} WHERE started_at >= %s AND started_at < %s
+    ), ranked AS (
+        SELECT day, duration_ms, response_status,
+            CUME_DIST() OVER (PARTITION BY day ORDER BY duration_ms) AS day_share,
+            CUME_DIST() OVER (ORDER BY duration_ms) AS week_share
+        FROM days
+    )
+    SELECT day, {failures},
+        MIN(CASE WHEN day_share >= 0.5 THEN duration_ms END),
+        MIN(CASE WHEN day_share >= 0.95 THEN duration_ms END),
+        MIN(CASE WHEN week_share >= 0.5 THEN duration_ms END),
+        MIN(CASE WHEN week_share >= 0.95 THEN duration_ms END)
+    FROM ranked GROUP BY day
+"""
+
+
 def _ecard_week(bounds) -> tuple[list[Latency], Latency]:
-    table = connection.ops.quote_name(EcardExchange._meta.db_table)
     adapt = connection.ops.adapt_datetimefield_value
-    day_case = " ".join(f"WHEN started_at < %s THEN {n}" for n in range(DAYS))
-    sql = f"""
-        WITH days AS (
-            SELECT CASE {day_case} ELSE {DAYS - 1} END AS day, duration_ms, response_status
-            FROM {table} WHERE started_at >= %s AND started_at < %s
-        ), ranked AS (
-            SELECT day, duration_ms, response_status,
-                CUME_DIST() OVER (PARTITION BY day ORDER BY duration_ms) AS day_share,
-                CUME_DIST() OVER (ORDER BY duration_ms) AS week_share
-            FROM days
-        )
-        SELECT day, COUNT(*),
-            SUM(CASE WHEN response_status IS NULL THEN 1 ELSE 0 END),
-            SUM(CASE WHEN response_status >= 500 THEN 1 ELSE 0 END),
-            MIN(CASE WHEN day_share >= 0.5 THEN duration_ms END),
-            MIN(CASE WHEN day_share >= 0.95 THEN duration_ms END),
-            MIN(CASE WHEN week_share >= 0.5 THEN duration_ms END),
-            MIN(CASE WHEN week_share >= 0.95 THEN duration_ms END)
-        FROM ranked GROUP BY day
-    """  # noqa: S608 - only the table name and numbers are formatted in; values are parameters
-    params = [adapt(end) for _start, end in bounds] + [adapt(bounds[0][0]), adapt(bounds[-1][1])]
+    days_case = " ".join(f"WHEN started_at < %s THEN {n}" for n in range(DAYS - 1))
+    statement = POSTGRES_WEEK if connection.vendor == "postgresql" else WINDOWS_WEEK
+    sql = statement.format(
+        days=f"{days_case} ELSE {DAYS - 1}",
+        failures=FAILURES,
+        table=connection.ops.quote_name(EcardExchange._meta.db_table),
+    )
+    params = [adapt(end) for _start, end in bounds[:-1]]
+    params += [adapt(bounds[0][0]), adapt(bounds[-1][1])]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     days = [Latency() for _ in range(DAYS)]
     week = Latency()
     week_p50, week_p95 = [], []
-    for day, count, no_answer, server_errors, p50, p95, all_p50, all_p95 in rows:
-        days[day] = Latency(count, no_answer or 0, server_errors or 0, p50, p95)
-        week.exchanges += count
-        week.no_answer += no_answer or 0
-        week.server_errors += server_errors or 0
-        week_p50 += [all_p50] if all_p50 is not None else []
-        week_p95 += [all_p95] if all_p95 is not None else []
-    # The week's rank-p value is the smallest duration at or past that rank, across the days.
-    week.p50_ms = min(week_p50, default=None)
-    week.p95_ms = min(week_p95, default=None)
+    for day, count, no_answer, server_errors, p50, p95, *of_week in rows:
+        latency = Latency(count, no_answer or 0, server_errors or 0, p50, p95)
+        if day is None:  # PostgreSQL's grouping set of the whole week
+            week = latency
+            continue
+        days[day] = latency
+        if of_week:
+            week.exchanges += count
+            week.no_answer += no_answer or 0
+            week.server_errors += server_errors or 0
+            week_p50 += [of_week[0]] if of_week[0] is not None else []
+            week_p95 += [of_week[1]] if of_week[1] is not None else []
+    if week_p50 or week_p95:
+        # Each day's smallest duration at or past the week's rank: the week's is the least.
+        week.p50_ms, week.p95_ms = min(week_p50, default=None), min(week_p95, default=None)
     return days, week
