@@ -27,7 +27,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from ecard_integration import crypto, redaction, wire
-from ecard_integration.models import EcardTransaction, Kind
+from ecard_integration.models import EcardTransaction, Kind, Source, State
 
 TYPE_LABELS = {
     Kind.LOAD: "Load",
@@ -319,8 +319,8 @@ def transaction_record(row, *, full_card_numbers=False, expectations=(), exchang
         "request_id": row.request_id,
         "transaction_type": transaction_type(row),
         "kind": row.kind,
-        "state": row.get_state_display(),
-        "source": row.get_source_display(),
+        "state": State(row.state).label,  # get_state_display() rebuilds its choices per call
+        "source": Source(row.source).label,
         "card_number": shown_card,
         "card_last4": row.card_last4,
         "amount": _money(row.amount),
