@@ -1,6 +1,6 @@
 """Bar charts as SVG drawn on the server: no script, no third-party file, nothing but the page.
 
-`bar_chart` draws groups of bars (a day, with one bar per series) on a shared scale, each bar a
+`bar_chart` draws its title and groups of bars (a day, with one bar per series) on a shared scale, each bar a
 link to what it counts (`<a href>` inside the SVG) with its value in words as its `<title>`
 (shown on hover and read by screen readers). Colours are attributes, not styles, so the admin's
 Content Security Policy needs nothing more. Every text is escaped.
@@ -15,8 +15,8 @@ from django.utils.safestring import SafeString, mark_safe
 PALETTE = ("#0b3d91", "#d9730d", "#2e7d32", "#6a1b9a")
 INK = "#333333"
 GRID = "#cccccc"
-# Room for the labels around the plot, in SVG units.
-TOP, BOTTOM, LEFT, RIGHT = 22, 34, 8, 8
+# Room for the title and labels around the plot, in SVG units.
+TOP, BOTTOM, LEFT, RIGHT = 38, 34, 8, 8
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,8 @@ def bar_chart(
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'width="{width}" height="{height}" role="img" class="ops-chart">',
         f"<title>{escape(title)}</title>",
+        f'<text x="{LEFT}" y="15" font-size="13" font-weight="bold" fill="{INK}">'
+        f"{escape(title)}</text>",
         f'<line x1="{LEFT}" y1="{TOP + plot_height}" x2="{width - RIGHT}" '
         f'y2="{TOP + plot_height}" stroke="{GRID}"/>',
     ]

@@ -48,7 +48,6 @@ class EvidenceExportAdmin(admin.ModelAdmin):
         "started_at",
         "finished_at",
         "attempt",
-        "file_size",
         "error",
     )
     readonly_fields = fields

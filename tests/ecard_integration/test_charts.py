@@ -27,7 +27,7 @@ def test_bars_are_to_scale_with_the_tallest_at_the_top():
     assert heights == [plot / 4, plot, 0]
     assert root.find(f"{SVG}title").text == "Redemptions"
     labels = [text.text for text in root.iter(f"{SVG}text")]
-    assert {"Mon", "Tue", "Wed", "10", "40", "0"} <= set(labels)
+    assert {"Redemptions", "Mon", "Tue", "Wed", "10", "40", "0"} <= set(labels)
 
 
 def test_each_bar_links_to_its_list_with_its_value_in_words():
