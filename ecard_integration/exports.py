@@ -13,11 +13,13 @@ ZIP is written under a temporary name and renamed when complete, so a file with 
 always whole.
 
 `sweep` (beat, every minute) queues again a job whose worker stopped beating (a killed worker, a
-lost message) until `MAX_ATTEMPTS`, then marks it failed, and removes files past their retention.
+lost message) until `MAX_ATTEMPTS`, then marks it failed, and removes files past their retention
+and the partial files killed workers left.
 Card numbers are always masked here: full numbers are for certification packs of sandbox test
 cards only (`manage.py ecard_certify`), never for a range of the ledger.
 """
 
+import contextlib
 import io
 import json
 import logging
@@ -191,6 +193,8 @@ def write(job_id: int) -> str | None:
         _write_zip(job, rows, partial, spool, progress)
         progress.report(force=True)  # still ours: only then does the file take its final name
         partial.replace(final)
+        for leftover in folder.glob(f"{final.name}.*.partial"):  # an earlier attempt's, killed
+            leftover.unlink(missing_ok=True)
         progress.report(
             force=True,
             state=ExportState.DONE,
@@ -311,7 +315,27 @@ def sweep() -> dict:
         if silent.filter(pk=job_id).update(state=ExportState.QUEUED, heartbeat_at=Now()):
             queued.append(job_id)
             tasks.enqueue(tasks.write_evidence_export, job_id)
-    return {"queued": len(queued), "failed": failed, "expired": expire_old_files()}
+    return {
+        "queued": len(queued),
+        "failed": failed,
+        "expired": expire_old_files(),
+        "leftovers": remove_leftovers(),
+    }
+
+
+def remove_leftovers() -> int:
+    """Remove the partial files of killed workers: a live writer touches its own at every chunk,
+    so one untouched for twice the stale time is nobody's (the file system's clock is enough for
+    a file that holds no money)."""
+    folder = Path(settings.EVIDENCE_EXPORT_DIR)
+    cutoff = time.time() - 2 * settings.EVIDENCE_EXPORT_STALE_SECONDS
+    removed = 0
+    for leftover in folder.glob("*.partial") if folder.is_dir() else ():
+        with contextlib.suppress(FileNotFoundError):
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+                removed += 1
+    return removed
 
 
 def expire_old_files() -> int:

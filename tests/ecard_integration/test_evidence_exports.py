@@ -260,7 +260,7 @@ def test_a_running_job_with_a_live_worker_is_left_alone(client, exporter, ledger
     ask(client)
     job = EvidenceExport.objects.get()
     exports.claim(job.pk)
-    assert exports.sweep() == {"queued": 0, "failed": 0, "expired": 0}
+    assert exports.sweep() == {"queued": 0, "failed": 0, "expired": 0, "leftovers": 0}
     assert exports.claim(job.pk) is None  # a second delivery of the message does nothing
 
 
@@ -316,3 +316,66 @@ def test_a_real_worker_writes_the_job_the_request_queued(
     job.refresh_from_db()
     assert job.rows_written == job.rows_expected == len(ledger) - 1
     assert client.get(download_url(job)).status_code == 200
+
+
+def many_rows(count: int) -> None:
+    """`count` settled redeems of today, written straight into the ledger (no eCard round trip:
+    the export reads rows, whatever made them), enough to keep a worker writing a while."""
+    EcardTransaction.objects.bulk_create(
+        EcardTransaction(
+            request_id=f"bulk-{n:08d}",
+            kind=Kind.REDEEM,
+            state="approved",
+            source=Source.KIOSK,
+            store_id="store-9",
+            card_ciphertext=b"\0",
+            card_hash=f"{n:064d}",
+            card_last4=f"{n % 10000:04d}",
+            amount="1.00",
+            request_sha256="0" * 64,
+            response_code="00",
+        )
+        for n in range(count)
+    )
+
+
+@pytest.mark.worker
+def test_a_worker_killed_mid_write_is_replaced_and_the_job_finished(
+    client, exporter, sandbox_process, tmp_path, settings
+):
+    import time
+
+    from tests.processes import CeleryProcess
+
+    many_rows(30_000)
+    settings.EVIDENCE_EXPORT_STALE_SECONDS = 2
+    fast = {"EVIDENCE_EXPORT_STALE_SECONDS": 2}
+    first = CeleryProcess("worker", sandbox_process, log_path=tmp_path / "w1.log", **fast)
+    with first:
+        first.wait_ready()
+        ask(client)
+        job = EvidenceExport.objects.get()
+        deadline = time.monotonic() + 60
+        while not EvidenceExport.objects.filter(pk=job.pk, rows_written__gt=0).exists():
+            assert time.monotonic() < deadline, first.log_text()[-3000:]
+            time.sleep(0.05)
+        first.kill()  # mid-write: a progress report made, the job not finished
+    job.refresh_from_db()
+    assert (job.state, job.attempt) == (ExportState.RUNNING, 1)
+    assert 0 < job.rows_written <= job.rows_expected == 30_000
+    assert exports.file_path(job) is None
+    time.sleep(2.5)  # its heartbeat goes stale
+    second = CeleryProcess("worker", sandbox_process, log_path=tmp_path / "w2.log", **fast)
+    with second:
+        second.wait_ready()
+        assert exports.sweep()["queued"] == 1
+        deadline = time.monotonic() + 120
+        while not EvidenceExport.objects.filter(pk=job.pk, state=ExportState.DONE).exists():
+            assert time.monotonic() < deadline, second.log_text()[-3000:]
+            time.sleep(0.2)
+    job.refresh_from_db()
+    assert job.attempt == 2
+    assert job.rows_written == job.rows_expected == 30_000
+    document = json.loads(members(job)["evidence.json"])
+    assert len(document["transactions"]) == 30_000
+    assert not list(exports.file_path(job).parent.glob("*.partial"))  # the killed one's too
