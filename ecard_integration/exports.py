@@ -56,6 +56,8 @@ ExchangeRow = namedtuple(
     "response_status response_headers response_body error idempotent_replay is_reconciliation",
 )
 SKIPPED = ("card_ciphertext", "replay_ciphertext")
+# One transaction a line in evidence.json; a record holds no cycle to look for.
+COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
 
 
 class LostLease(Exception):  # noqa: N818 - a state, not a failure
@@ -241,7 +243,7 @@ def _rendered(rows, json_out, progress: _Progress):
         for row in chunk:
             record = evidence.transaction_record(row, exchanges=exchanges.get(row.pk, ()))
             json_out.write(separator)
-            json_out.write(json.dumps(record, ensure_ascii=False))
+            json_out.write(COMPACT.encode(record))
             separator = ",\n"
             yield from evidence.transaction_csv_rows(record)
             progress.rows += 1

@@ -39,9 +39,9 @@ AUTHORIZATION = re.compile(
     r"(?i)\b(authorization\b[\"']?\s*[:=]\s*[\"']?)(?:bearer\s+|basic\s+)?[^\"'\s,}]+"
 )
 BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+")
-# A word every one of the three patterns above needs: text without any cannot match them, so it
-# skips their three passes (most header values, most log lines).
-MAYBE_CREDENTIAL = re.compile(r"(?i)pin|secret|password|token|api_key|authorization|bearer")
+# A word one of the three patterns above needs (lower-case): text without any cannot match them,
+# so it skips their three passes (most header values, bodies and log lines).
+CREDENTIAL_WORDS = ("pin", "secret", "password", "token", "api_key", "authorization", "bearer")
 # Header values never kept in evidence (compared lower-case).
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 
@@ -140,7 +140,8 @@ def _without(text: str, secrets: list[str]) -> str:
 
 
 def _without_credentials(text: str) -> str:
-    if not MAYBE_CREDENTIAL.search(text):
+    lowered = text.lower()
+    if not any(word in lowered for word in CREDENTIAL_WORDS):
         return text
     text = AUTHORIZATION.sub(lambda m: m.group(1) + REDACTED, text)
     text = BEARER.sub("Bearer " + REDACTED, text)
