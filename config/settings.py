@@ -215,6 +215,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ordering.expire_abandoned_orders",
         "schedule": timedelta(seconds=env.int("ORDER_EXPIRY_SWEEP_SECONDS", 60)),
     },
+    # Evidence exports: re-queue those whose worker died, remove files past their retention.
+    "sweep-evidence-exports": {
+        "task": "ecard_integration.sweep_evidence_exports",
+        "schedule": timedelta(seconds=env.int("EVIDENCE_EXPORT_SWEEP_SECONDS", 60)),
+    },
     "clear-expired-sessions": {
         "task": "ordering.clear_expired_sessions",
         "schedule": timedelta(days=1),
@@ -239,6 +244,14 @@ if not 0 < RECONCILE_BATCH_SECONDS <= 300:
     refuse(
         "RECONCILE_BATCH_SECONDS", f"must be above 0 and at most 300, not {RECONCILE_BATCH_SECONDS}"
     )
+
+# Evidence exports (ecard_integration/exports.py): ZIPs written by the worker and downloaded
+# through the web, so both must see this folder (one volume when they run on different hosts).
+EVIDENCE_EXPORT_DIR = Path(env.str("EVIDENCE_EXPORT_DIR", default=str(VAR_DIR / "exports")))
+EVIDENCE_EXPORT_RETENTION_DAYS = env.int("EVIDENCE_EXPORT_RETENTION_DAYS", 7)
+# A running job whose heartbeat is older than this was left by a dead worker: re-queued.
+EVIDENCE_EXPORT_STALE_SECONDS = env.int("EVIDENCE_EXPORT_STALE_SECONDS", 120)
+EVIDENCE_EXPORT_MAX_DAYS = env.int("EVIDENCE_EXPORT_MAX_DAYS", 366)
 
 # --- eCard ------------------------------------------------------------------------------------
 ECARD_BASE_URL = env.str("ECARD_BASE_URL", default="https://127.0.0.1:8443/api/transaction/v1")

@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.views.decorators.http import require_safe
 
 from config import health
+from ecard_integration.admin.dashboard import operations_view
 from ordering import media
 
 # The site's own error pages (config/views.py); CSRF failures: CSRF_FAILURE_VIEW in settings.
@@ -30,6 +31,8 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("media/<path:name>", media.serve, name="media"),
     path("favicon.ico", favicon, name="favicon"),
+    # Staff's operations dashboard, inside the admin (its login, its CSP), linked from its index.
+    path("admin/operations/", admin.site.admin_view(operations_view), name="operations_dashboard"),
     path("admin/", admin.site.urls),
     path("kiosk/", include("kiosk.urls")),
     path("", include("ordering.urls")),

@@ -3,15 +3,15 @@
 eCard wants, for each transaction run: the date and time, the card number used, the transaction
 type, the request we sent and the response it returned. `build_evidence` reads that from the ledger
 (the exchange rows are already redacted: no PIN, token or secret) and `write_pack` / `pack_zip`
-render it as CSV, JSON and a self-contained HTML page, with a one-page cover (evidence_cover). Used by `manage.py ecard_certify` and by
-the admin action "Export certification evidence".
+render it as CSV, JSON and a self-contained HTML page, with a one-page cover (evidence_cover). Used
+by `manage.py ecard_certify`, the admin action "Export certification evidence" and, row by row,
+the export job (`exports`).
 
 Card numbers are masked (`•••• 1234`) unless `full_card_numbers` is set, which is only for sandbox
 test cards: the full number is then decrypted from the transaction row and put back into the
 evidence copy of the request body, never into the ledger.
 """
 
-import csv
 import io
 import ipaddress
 import json
@@ -27,7 +27,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from ecard_integration import crypto, evidence_cover, redaction, wire
-from ecard_integration.models import EcardTransaction, Kind
+from ecard_integration.evidence_csv import transaction_csv_rows, write_csv
+from ecard_integration.models import EcardTransaction, Kind, Source, State
 
 TYPE_LABELS = {
     Kind.LOAD: "Load",
@@ -43,53 +44,6 @@ PRODUCTION_HOST_SUFFIX = "ecardsystems.com"
 
 FILES = ("cover.txt", "cover.html", "evidence.csv", "evidence.json", "evidence.html")
 # What eCard asks to see of each HTTP exchange, in this order (the CSV, the admin's exchange page).
-EXCHANGE_FIELDS = (
-    "request_headers",
-    "request_body",
-    "request_sha256",
-    "response_status",
-    "response_headers",
-    "response_body",
-    "error",
-    "idempotent_replay",
-)
-# A transaction's fields the CSV shows as they are in the pack.
-TRANSACTION_FIELDS = (
-    "state",
-    "source",
-    "card_number",
-    "amount",
-    "currency",
-    "response_code",
-    "response_meaning",
-    "approval_code",
-    "balance",
-    "processor_transaction_id",
-    "original_request_id",
-    "requested_by",
-    "reason",
-    "created_at_utc",
-    "created_at_local",
-)
-CSV_COLUMNS = [
-    "transaction_request_id",
-    "transaction_type",
-    "scenario",
-    "expected",
-    "actual",
-    "shown",
-    "result",
-    *TRANSACTION_FIELDS,
-    "exchange_number",
-    "exchange_started_at_utc",
-    "exchange_started_at_local",
-    "duration_ms",
-    "request_method",
-    "request_url",
-    "request_id",
-    *EXCHANGE_FIELDS,
-    "reconciliation",
-]
 
 
 @dataclass
@@ -136,47 +90,8 @@ class EvidencePack:
 
     def as_csv(self) -> str:
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
-        writer.writeheader()
-        for row in self.csv_rows():
-            writer.writerow({key: _csv_cell(value) for key, value in row.items()})
+        write_csv(out, (row for tx in self.transactions for row in transaction_csv_rows(tx)))
         return out.getvalue()
-
-    def csv_rows(self):
-        for tx in self.transactions:
-            expectations = tx["expectations"] or [{}]
-            base = {
-                "transaction_request_id": tx["request_id"],
-                "transaction_type": tx["transaction_type"],
-                "scenario": "; ".join(e.get("scenario", "") for e in expectations),
-                "expected": "; ".join(e.get("expected", "") for e in expectations),
-                "actual": "; ".join(e.get("actual", "") for e in expectations),
-                "shown": "; ".join(e.get("shown", "") for e in expectations),
-                "result": "; ".join("PASS" if e["passed"] else "FAIL" for e in expectations if e),
-                **{name: tx[name] for name in TRANSACTION_FIELDS},
-            }
-            if not tx["exchanges"]:
-                yield base
-            for exchange in tx["exchanges"]:
-                yield {
-                    **base,
-                    "exchange_number": exchange["number"],
-                    "exchange_started_at_utc": exchange["started_at_utc"],
-                    "exchange_started_at_local": exchange["started_at_local"],
-                    "duration_ms": exchange["duration_ms"],
-                    "request_method": exchange["request"]["method"],
-                    "request_url": exchange["request"]["url"],
-                    "request_id": exchange["request_id"],
-                    "request_headers": json.dumps(exchange["request"]["headers"]),
-                    "request_body": exchange["request"]["body"],
-                    "request_sha256": exchange["request"]["sha256"],
-                    "response_status": exchange["response"]["status"],
-                    "response_headers": json.dumps(exchange["response"]["headers"]),
-                    "response_body": exchange["response"]["body"],
-                    "error": exchange["error"],
-                    "idempotent_replay": exchange["idempotent_replay"],
-                    "reconciliation": exchange["reconciliation"],
-                }
 
     def as_html(self) -> str:
         return render_to_string(
@@ -212,21 +127,17 @@ def build_evidence(
     """
     expectations = expectations or {}
     ids = [getattr(item, "pk", item) for item in transactions]
-    rows = (
-        EcardTransaction.objects.filter(pk__in=ids)
-        .select_related("original", "requested_by")
-        .prefetch_related("exchanges")
-        .order_by("id")
-    )
+    rows = ledger_rows().filter(pk__in=ids).order_by("id")
     pack = EvidencePack(
         generated_at=timezone.now(),
         environment=environment(),
         full_card_numbers=full_card_numbers,
     )
     for row in rows:
-        row_expectations = [asdict(e) for e in expectations.get(row.pk, [])]
-        pack.transactions.append(_transaction(row, full_card_numbers, row_expectations))
-        for expectation in row_expectations:
+        expected = [asdict(e) for e in expectations.get(row.pk, [])]
+        record = transaction_record(row, full_card_numbers=full_card_numbers, expectations=expected)
+        pack.transactions.append(record)
+        for expectation in expected:
             pack.scenarios.append(
                 {
                     **expectation,
@@ -286,6 +197,13 @@ def environment() -> dict:
 
 
 # --- Rows ---------------------------------------------------------------------------------------
+def ledger_rows():
+    """Transactions with what their evidence reads: the original, the staff member, exchanges."""
+    return EcardTransaction.objects.select_related("original", "requested_by").prefetch_related(
+        "exchanges"
+    )
+
+
 def transaction_type(row: EcardTransaction) -> str:
     """eCard's name for the transaction type; a redeem declined for insufficient funds is the
     certification's "Declined Redeem"."""
@@ -311,15 +229,17 @@ def _money(value) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
-def _transaction(row: EcardTransaction, full: bool, expectations: list[dict]) -> dict:
-    card_number = crypto.decrypt_text(row.card_ciphertext) if full else ""
+def transaction_record(row, *, full_card_numbers=False, expectations=(), exchanges=None) -> dict:
+    """A transaction's evidence (a row's one format), card masked unless asked; its exchanges."""
+    exchanges = row.exchanges.all() if exchanges is None else exchanges
+    card_number = crypto.decrypt_text(row.card_ciphertext) if full_card_numbers else ""
     shown_card = card_number or row.card_masked
     return {
         "request_id": row.request_id,
         "transaction_type": transaction_type(row),
         "kind": row.kind,
-        "state": row.get_state_display(),
-        "source": row.get_source_display(),
+        "state": State(row.state).label,  # get_state_display() rebuilds its choices per call
+        "source": Source(row.source).label,
         "card_number": shown_card,
         "card_last4": row.card_last4,
         "amount": _money(row.amount),
@@ -344,10 +264,10 @@ def _transaction(row: EcardTransaction, full: bool, expectations: list[dict]) ->
         "first_sent_at_utc": utc_text(row.first_sent_at),
         "completed_at_utc": utc_text(row.completed_at),
         "completed_at_local": local_text(row.completed_at),
-        "expectations": expectations,
+        "expectations": list(expectations),
         "exchanges": [
             _exchange(number, exchange, row, card_number)
-            for number, exchange in enumerate(row.exchanges.all(), start=1)
+            for number, exchange in enumerate(exchanges, start=1)
         ],
     }
 
@@ -390,10 +310,3 @@ def _scrub_headers(headers) -> dict:
     if not isinstance(headers, dict):
         return {}
     return redaction.redact_headers(headers, scrub=_scrub)
-
-
-def _csv_cell(value):
-    """Keep spreadsheet programs from reading a cell as a formula."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value

@@ -1,4 +1,4 @@
-"""Staff forms for the eCard admin: void, load a card, balance lookup.
+"""Staff forms for the eCard admin: void, load a card, balance lookup, an evidence export.
 
 The forms only collect input. Card numbers and amounts are validated by the services (through
 `wire.parse_*`), whose `InvalidInput` errors the views attach to the field they name.
@@ -12,6 +12,7 @@ from django.utils.translation import gettext_noop
 
 from ecard_integration import wire
 from ecard_integration.errors import InvalidInput
+from ecard_integration.models import Kind
 from ecard_integration.services import ATTEMPT_KEY_RE
 
 REASON_MAX_LENGTH = 500
@@ -155,3 +156,25 @@ class FindCardForm(forms.Form):
     """Find a card's transactions by its full number: sent by POST, so the number is in no URL."""
 
     card_number = CardNumberField(label="Find a card by its full number")
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"  # the browser's date picker; the value is ISO (YYYY-MM-DD)
+
+
+class EvidenceExportForm(forms.Form):
+    """A range of the ledger to export: the venue's days, both included (`exports.check_range`
+    validates it in the service)."""
+
+    date_from = forms.DateField(label="First day", widget=DateInput)
+    date_to = forms.DateField(label="Last day", widget=DateInput)
+    kinds = forms.MultipleChoiceField(
+        label="Kinds",
+        choices=Kind.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every kind.",
+    )
+    store_id = forms.CharField(
+        label="eCard store id", max_length=32, required=False, help_text="Blank: every store."
+    )

@@ -179,8 +179,14 @@ class EcardTransaction(models.Model):
                 condition=Q(state=State.VOIDED, kind=Kind.REDEEM),
                 name="voided_redeems",
             ),
-            # The staff list's date filter (today, past 7 days, this month …) and its count.
-            models.Index(fields=["created_at"], name="transaction_created"),
+            # Date ranges: the staff list's date filter, the evidence export's, and the operations
+            # dashboard's week, which it reads from the index alone on PostgreSQL (covering;
+            # SQLite ignores `include`).
+            models.Index(
+                fields=["created_at"],
+                include=["store_id", "kind", "state", "response_code", "amount", "amount_applied"],
+                name="ledger_created",
+            ),
         ]
 
     def __str__(self):
@@ -224,7 +230,13 @@ class EcardExchange(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [
-            models.Index(fields=["started_at"], name="exchange_started"),
+            # Covering for the operations dashboard's week of latencies (an index-only scan:
+            # exchanges are written once, so their pages are soon all-visible).
+            models.Index(
+                fields=["started_at"],
+                include=["duration_ms", "response_status"],
+                name="exchange_started",
+            ),
             # The staff list's filters on rare values, each a partial index of the few rows it
             # shows (written only for a row that matches): token calls, reconciliation replays,
             # idempotent replays, answers other than 2xx, no answer at all.
@@ -247,3 +259,53 @@ class EcardExchange(models.Model):
 
     def __str__(self):
         return f"{self.endpoint} {self.request_id} → {self.response_status or self.error}"
+
+
+class ExportState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Being written"
+    DONE = "done", "Ready to download"
+    FAILED = "failed", "Failed"
+    EXPIRED = "expired", "Expired (file removed)"
+
+
+class EvidenceExport(models.Model):
+    """A staff request for the evidence of a date range, written into a ZIP by a worker.
+
+    The request only makes this row; the worker claims it (`attempt` is the lease's number, so a
+    worker declared dead cannot write over its successor), reports progress and its heartbeat on
+    it, and names the file when done. See `ecard_integration.exports`.
+    """
+
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    created_at = models.DateTimeField(db_default=Now())
+    # The range, in the venue's days (settings.TIME_ZONE), both days included.
+    date_from = models.DateField()
+    date_to = models.DateField()
+    kinds = models.JSONField(default=list, blank=True)  # empty: every kind
+    store_id = models.CharField(max_length=32, blank=True)  # empty: every store
+
+    state = models.CharField(max_length=8, choices=ExportState.choices, default=ExportState.QUEUED)
+    attempt = models.PositiveSmallIntegerField(default=0)
+    rows_expected = models.PositiveIntegerField(null=True, blank=True)
+    rows_written = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    file_name = models.CharField(max_length=100, blank=True)
+    file_size = models.PositiveBigIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = "evidence export"
+        # No index of its own: a few jobs a day, kept only until their files expire.
+
+    def __str__(self):
+        return f"Evidence {self.date_from} to {self.date_to} ({self.get_state_display()})"
+
+    @property
+    def progress_percent(self) -> int | None:
+        if not self.rows_expected:
+            return 100 if self.state == ExportState.DONE else None
+        return min(100, self.rows_written * 100 // self.rows_expected)

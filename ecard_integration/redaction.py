@@ -39,6 +39,9 @@ AUTHORIZATION = re.compile(
     r"(?i)\b(authorization\b[\"']?\s*[:=]\s*[\"']?)(?:bearer\s+|basic\s+)?[^\"'\s,}]+"
 )
 BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+")
+# A word one of the three patterns above needs (lower-case): text without any cannot match them,
+# so it skips their three passes (most header values, bodies and log lines).
+CREDENTIAL_WORDS = ("pin", "secret", "password", "token", "api_key", "authorization", "bearer")
 # Header values never kept in evidence (compared lower-case).
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 
@@ -137,6 +140,9 @@ def _without(text: str, secrets: list[str]) -> str:
 
 
 def _without_credentials(text: str) -> str:
+    lowered = text.lower()
+    if not any(word in lowered for word in CREDENTIAL_WORDS):
+        return text
     text = AUTHORIZATION.sub(lambda m: m.group(1) + REDACTED, text)
     text = BEARER.sub("Bearer " + REDACTED, text)
     return SECRET_PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}{m.group(4)}", text)

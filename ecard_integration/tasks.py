@@ -74,3 +74,19 @@ def sweep_due_transactions() -> int:
     for transaction_id in abandoned:
         settle_abandoned.delay(transaction_id)
     return len(due) + len(abandoned)
+
+
+# A year's range is minutes of writing: the default 120 s limit is for calls to eCard.
+@shared_task(name="ecard_integration.write_evidence_export", soft_time_limit=1800, time_limit=1860)
+def write_evidence_export(export_id: int) -> str | None:
+    from ecard_integration import exports
+
+    return exports.write(export_id)
+
+
+@shared_task(name="ecard_integration.sweep_evidence_exports")
+def sweep_evidence_exports() -> dict:
+    """Jobs left by dead workers or lost messages queued again; old files removed."""
+    from ecard_integration import exports
+
+    return exports.sweep()

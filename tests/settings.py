@@ -12,6 +12,7 @@ os.environ.setdefault("CELERY_QUEUE", f"test-{os.getpid()}")
 os.environ.setdefault("CACHE_KEY_PREFIX", f"giftcards-test-{os.getpid()}")
 os.environ.setdefault("ECARD_CLOCK_CACHE_DIR", str(RUN_DIR / "ecard-clock"))
 os.environ.setdefault("MEDIA_ROOT", str(RUN_DIR / "media"))
+os.environ.setdefault("EVIDENCE_EXPORT_DIR", str(RUN_DIR / "exports"))
 
 from config.settings import *  # noqa: E402, F403
 

@@ -7,6 +7,10 @@
 - the staff lists (transactions, exchanges, orders, tenders; issue 16): an exact count each,
   the same for 2 paid orders as for 8, whatever the filter or search (none counts the whole
   table, none scans it for its filter's choices: bench scenario G measures them at 2 M rows).
+- the operations dashboard: its three statements, the same for one store and a day's traffic as
+  for several stores;
+- an evidence export's request: a job row, nothing read of the ledger
+  (tests/ecard_integration/test_evidence_exports.py, `REQUEST_BUDGET`).
 
 A budget that fails means a new query per request: check it is worth its cost (the bench shows
 what each one costs) before raising the number.
@@ -21,8 +25,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from ecard_integration import reconciliation
-from ecard_integration.models import EcardTransaction, State
+from ecard_integration import reconciliation, services
+from ecard_integration.models import EcardTransaction, Source, State
 from ordering.models import Category, Item, Order, OrderStatus
 from tests.factories import due_now, lost_redeem, new_card_number
 
@@ -47,6 +51,8 @@ RECONCILE_BUDGET = 5  # claim, read, exchange, outcome with attempts, "abandoned
 # A batch: the claim (select, lease) and one write (exchanges, outcomes, "abandoned?"), each in
 # its own BEGIN ... COMMIT.
 BATCH_BUDGET = 9
+# The session, the user, then the dashboard's own: the week's ledger, what waits now, eCard's week.
+DASHBOARD_QUERIES = 2 + 3
 
 
 @pytest.fixture
@@ -207,3 +213,19 @@ def test_each_staff_list_costs_the_same_queries_for_2_or_8_orders(admin_client, 
     for (name, variant), queries in few.items():
         assert len(queries) == STAFF_LIST_QUERIES[name], (name, variant, queries)
         assert len(_list_queries(admin_client, name, variant)) == len(queries), (name, variant)
+
+
+def test_the_dashboard_costs_its_three_statements_whatever_the_traffic(admin_client, card):
+    url = reverse("operations_dashboard")
+    services.redeem(card_number=card, amount="1.00", pin=PIN, source=Source.KIOSK)
+    with CaptureQueriesContext(connection) as few:
+        assert admin_client.get(url).status_code == 200
+    for n in range(6):
+        services.redeem(
+            card_number=card, amount="1.00", pin=PIN, source=Source.KIOSK, store_id=f"s{n}"
+        )
+        services.redeem(card_number=card, amount="1.00", pin="0000", source=Source.ONLINE)
+    with CaptureQueriesContext(connection) as many:
+        assert admin_client.get(url).status_code == 200
+    sql = [query["sql"][:70] for query in many.captured_queries]
+    assert len(few.captured_queries) == len(many.captured_queries) == DASHBOARD_QUERIES, sql

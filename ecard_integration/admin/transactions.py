@@ -33,6 +33,8 @@ from ecard_integration.models import EcardTransaction, State
 from ecard_integration.selectors import attention_summary
 
 LAST4 = re.compile(r"[0-9]{4}")
+# The action renders its ZIP in the request: beyond this, a date range's export job does it.
+EXPORT_ACTION_MAX_ROWS = 1000
 
 
 @admin.register(EcardTransaction)
@@ -239,6 +241,9 @@ class EcardTransactionAdmin(ScaledListMixin, ReadOnlyLedger, StaffActionsMixin, 
             "balance_url": self._url("balance") if self.has_view_permission(request) else "",
             "find_card_url": self._url("find_card") if self.has_view_permission(request) else "",
             "find_card_form": FindCardForm(),
+            "export_range_url": reverse("admin:ecard_integration_evidenceexport_add")
+            if self.has_export_evidence_permission(request)
+            else "",
             **(extra_context or {}),
         }
         return super().changelist_view(request, extra_context=context)
@@ -257,6 +262,14 @@ class EcardTransactionAdmin(ScaledListMixin, ReadOnlyLedger, StaffActionsMixin, 
         permissions=["export_evidence"],
     )
     def export_evidence(self, request, queryset):
+        if queryset.count() > EXPORT_ACTION_MAX_ROWS:
+            self.message_user(
+                request,
+                f"More than {EXPORT_ACTION_MAX_ROWS:,} transactions selected: export their days "
+                "with \u201cExport a date range\u201d instead (a worker writes it).",
+                messages.WARNING,
+            )
+            return None
         pack = evidence.build_evidence(
             queryset.values_list("pk", flat=True),
             full_card_numbers=evidence.is_local_sandbox(),

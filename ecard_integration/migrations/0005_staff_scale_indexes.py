@@ -1,5 +1,5 @@
 """Staff pages and sweeps at a chain's scale (issue 16): partial indexes for what the sweeps and
-the exchange list's rare filters look for, and the transaction list's date filter.
+the exchange list's rare filters look for (the date filter's index is 0006's `ledger_created`).
 
 Built `CONCURRENTLY` on PostgreSQL (`config.indexes.AddIndexOnline`): payments keep writing
 while the ledger's millions of rows are indexed. Hence `atomic = False` (docs/operations.md).
@@ -75,9 +75,5 @@ class Migration(migrations.Migration):
                 fields=["completed_at"],
                 name="voided_redeems",
             ),
-        ),
-        AddIndexOnline(
-            model_name="ecardtransaction",
-            index=models.Index(fields=["created_at"], name="transaction_created"),
         ),
     ]

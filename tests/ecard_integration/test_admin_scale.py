@@ -242,7 +242,8 @@ def test_the_indexes_were_built_and_are_valid():
     names = [
         "abandoned_approved",
         "voided_redeems",
-        "transaction_created",
+        "ledger_created",
+        "exchange_started",
         "exchange_tokens",
         "exchange_no_answer",
         "receipt_owed",
