@@ -128,8 +128,11 @@ if USING_POSTGRES:
         }
         DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
 else:
-    # SQLite: wait for the writer instead of failing at once when web and worker overlap.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # SQLite: wait for the writer instead of failing at once when web and worker overlap. A
+    # transaction takes the write lock when it begins (IMMEDIATE): one that read first and then
+    # wrote would otherwise fail at once with "database is locked" (SQLite cannot wait to upgrade
+    # a read lock another writer holds); now it waits its turn like a single statement does.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(timeout=20, transaction_mode="IMMEDIATE")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and Celery broker ------------------------------------------------------------------
