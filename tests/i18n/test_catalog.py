@@ -21,7 +21,7 @@ MO = PO.with_suffix(".mo")
 SOURCES = ("config", "ecard_integration", "kiosk", "ordering", "templates", "manage.py")
 IGNORED = ("tests", "bench", "deploy", "scripts", ".venv", "var", "node_modules")
 # Words of the admin's own templates (templates/admin/…) that Django's Spanish catalog has.
-DJANGO_OWN = {"Search", "Show all", "%(full_result_count)s total", "%(counter)s result"}
+DJANGO_OWN = {"Search", "Show all", "Save", "%(full_result_count)s total", "%(counter)s result"}
 
 
 def entries(po_text: str) -> dict[str, list[str]]:
