@@ -47,15 +47,18 @@ def guest(request, browser):
     assert problems == [], problems
 
 
-@pytest.fixture(params=list(VIEWPORTS))
-def audited(request, browser):
+def _audited_page(browser, viewport: str, locale: str):
     """A page whose CSP is bypassed so axe-core can be injected from its local file."""
-    context = browser.new_context(
-        viewport=VIEWPORTS[request.param], locale="en-US", bypass_csp=True
-    )
+    context = browser.new_context(viewport=VIEWPORTS[viewport], locale=locale, bypass_csp=True)
     page = context.new_page()
     page.set_default_timeout(20_000)
-    page.viewport_name = request.param
+    page.viewport_name = viewport
+    return context, page
+
+
+@pytest.fixture(params=list(VIEWPORTS))
+def audited(request, browser):
+    context, page = _audited_page(browser, request.param, "en-US")
     yield page
     context.close()
 
@@ -292,11 +295,7 @@ def test_the_online_pages_pass_axe(audited, live_server, sandbox, menu, new_card
 @pytest.fixture(params=list(VIEWPORTS))
 def audited_es(request, browser):
     """`audited`, in a browser whose language is Spanish."""
-    context = browser.new_context(
-        viewport=VIEWPORTS[request.param], locale="es-ES", bypass_csp=True
-    )
-    page = context.new_page()
-    page.set_default_timeout(20_000)
+    context, page = _audited_page(browser, request.param, "es-ES")
     yield page
     context.close()
 
