@@ -449,10 +449,15 @@ def test_a_callers_late_refusal_never_rejects_a_row_reconciliation_is_replaying(
         finally:
             connection.close()
 
+    fired = sandbox.stats().get("faults_fired", 0)
     thread = threading.Thread(target=replay)
     thread.start()
-    while not EcardTransaction.objects.filter(id=row.id, next_attempt_at__gt=Now()).exists():
-        time.sleep(0.01)  # until the sweep's claim
+    # Until the replay is at eCard, held by the delay: the caller's send, after it, is the one
+    # rate limited (sent earlier, it would take the delay and the replay the refusal).
+    deadline = time.monotonic() + 10
+    while sandbox.stats().get("faults_fired", 0) == fired and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert EcardTransaction.objects.filter(id=row.id, next_attempt_at__gt=Now()).exists()
     prepared = wire.prepared_from_stored(
         row.kind, row.request_id, crypto.decrypt(row.replay_ciphertext)
     )
